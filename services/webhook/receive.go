@@ -1,0 +1,121 @@
+package webhook
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"fabu.dev/libs/apperr"
+	"fabu.dev/libs/forge"
+)
+
+// eventHeaders name the header each platform puts its event name in, recorded even for
+// deliveries that are refused before they are parsed.
+var eventHeaders = map[forge.Platform]string{
+	forge.GitLab: "X-Gitlab-Event",
+	forge.GitHub: "X-GitHub-Event",
+	forge.Gitee:  "X-Gitee-Event",
+}
+
+// secretPlace is where the gateway seals a project's webhook secret (gateway.SecretPlace).
+func secretPlace(projectID string) string { return "projects/" + projectID + "/webhook_secret" }
+
+// receive handles POST /hooks/:platform/:project. The delivery is verified with the
+// project's secret before its body is parsed, and every outcome is recorded with the reason.
+func (s *Service) receive(c *gin.Context) {
+	platform := forge.Platform(c.Param("platform"))
+	d := &Delivery{Platform: truncate(string(platform), 20), ReceivedAt: s.now().UTC()}
+	v, ok := s.verifiers[platform]
+	if !ok {
+		s.respond(c, d, verdict{status: http.StatusNotFound, verdict: VerdictRejected, reason: "unknown platform"})
+		return
+	}
+	d.Event = truncate(c.GetHeader(eventHeaders[platform]), 100)
+	name := c.Param("project")
+	if !projectName.MatchString(name) {
+		s.respond(c, d, verdict{status: http.StatusNotFound, verdict: VerdictRejected, reason: "no such project"})
+		return
+	}
+	p, err := s.findProject(c.Request.Context(), name)
+	if err != nil {
+		if apperr.Is(err, apperr.CodeNotFound) {
+			s.respond(c, d, verdict{status: http.StatusNotFound, verdict: VerdictRejected, reason: "no such project"})
+			return
+		}
+		s.log.Error("look up project", "project", name, "err", err)
+		s.respond(c, d, verdict{status: http.StatusServiceUnavailable, verdict: VerdictRejected, reason: "database unavailable"})
+		return
+	}
+	d.ProjectID = &p.ID
+	if p.Platform != string(platform) {
+		s.respond(c, d, verdict{status: http.StatusNotFound, verdict: VerdictRejected,
+			reason: fmt.Sprintf("project %s takes deliveries from %s, not %s", p.Name, p.Platform, platform)})
+		return
+	}
+	// The body limit comes first: GitHub signs the body, so it must be read to verify.
+	body, err := readBody(c.Request, s.cfg.MaxBody)
+	if err != nil {
+		s.respond(c, d, verdict{status: http.StatusRequestEntityTooLarge, verdict: VerdictRejected,
+			reason: fmt.Sprintf("body larger than %d bytes", s.cfg.MaxBody)})
+		return
+	}
+	if p.WebhookSecretSealed == "" {
+		s.respond(c, d, verdict{status: http.StatusUnauthorized, verdict: VerdictRejected,
+			reason: "project has no webhook secret; set one to accept deliveries"})
+		return
+	}
+	plain, err := s.secrets.Open(p.WebhookSecretSealed, secretPlace(p.ID))
+	if err != nil {
+		s.log.Error("open webhook secret", "project", p.Name, "err", err)
+		s.respond(c, d, verdict{status: http.StatusServiceUnavailable, verdict: VerdictRejected,
+			reason: "the project's webhook secret cannot be opened with the configured master key"})
+		return
+	}
+	if err := v.Verify(c.Request.Header, body, string(plain), s.now()); err != nil {
+		reason := "signature or token does not match the project's webhook secret"
+		if errors.Is(err, forge.ErrStale) {
+			reason = "signed timestamp is outside the accepted window (replay or clock skew)"
+		}
+		s.respond(c, d, verdict{status: http.StatusUnauthorized, verdict: VerdictRejected, reason: reason})
+		return
+	}
+	dl, err := v.Parse(c.Request.Header, body)
+	if err != nil {
+		_, msg := apperr.Public(err)
+		s.respond(c, d, verdict{status: http.StatusBadRequest, verdict: VerdictRejected, reason: "unreadable delivery: " + msg})
+		return
+	}
+	d.Event, d.DeliveryKey = truncate(dl.Event, 100), truncate(dl.Key, 200)
+	switch dl.Kind {
+	case forge.EventPing:
+		s.respond(c, d, verdict{status: http.StatusOK, verdict: VerdictIgnored, reason: "ping: the hook reaches fabu"})
+		return
+	case forge.EventPush:
+	default:
+		s.respond(c, d, verdict{status: http.StatusAccepted, verdict: VerdictIgnored,
+			reason: fmt.Sprintf("event %q does not deploy", d.Event)})
+		return
+	}
+	d.Ref, d.CommitSHA = truncate(dl.Push.Ref, 255), truncate(dl.Push.After, 64)
+	dec := decide(p, dl.Push)
+	if dec.run == nil {
+		s.respond(c, d, dec.verdict)
+		return
+	}
+	d.Reason = truncate(dec.reason, 500)
+	switch err := s.request(c.Request.Context(), d, dec.run); {
+	case errors.Is(err, errDuplicate):
+		d.ID = ""
+		s.respond(c, d, verdict{status: http.StatusOK, verdict: VerdictDuplicate, reason: "this delivery already triggered a run"})
+	case err != nil:
+		s.log.Error("request run from webhook", "project", p.Name, "err", err)
+		d.ID = ""
+		s.respond(c, d, verdict{status: http.StatusServiceUnavailable, verdict: VerdictRejected, reason: "could not record the run; retry"})
+	case d.Verdict == VerdictTicket: // the project needs approval (approval.go)
+		s.respond(c, d, s.ticketVerdict(c, d, dec.run.TriggeredBy, "webhook"))
+	default:
+		s.respond(c, d, verdict{status: http.StatusAccepted, verdict: VerdictTriggered, reason: dec.reason, runID: dec.run.ID})
+	}
+}

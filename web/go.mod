@@ -1,0 +1,3 @@
+module fabu.dev/web
+
+go 1.26.8
