@@ -127,12 +127,17 @@ type env struct {
 
 	mu    sync.Mutex
 	built map[string]events.RunBuilt
+	// The stand-in deployer: it keeps each built run's lease and heartbeat alive, as the
+	// deployer does while it deploys, until deployed ends the run. deployCo is the
+	// coordinator of the builder that handed the run over.
+	deployCo coord.Coordinator
+	holding  map[string]context.CancelFunc
 }
 
 func newEnv(t *testing.T, b backend) *env {
 	t.Helper()
 	e := &env{t: t, b: b, db: storetest.Open(t, b.driver), bus: busmem.New(busmem.Config{}),
-		repo: newRepo(t), dir: t.TempDir(), built: map[string]events.RunBuilt{}}
+		repo: newRepo(t), dir: t.TempDir(), built: map[string]events.RunBuilt{}, holding: map[string]context.CancelFunc{}}
 	if b.redis {
 		e.redis = testenv.RedisPrefix(t)
 	}
@@ -151,8 +156,14 @@ func newEnv(t *testing.T, b backend) *env {
 				return err
 			}
 			e.mu.Lock()
+			defer e.mu.Unlock()
 			e.built[ev.RunID] = ev
-			e.mu.Unlock()
+			if _, ok := e.holding[ev.RunID]; !ok && e.deployCo != nil {
+				hctx, stop := context.WithCancel(ctx)
+				e.holding[ev.RunID] = stop
+				wg.Add(1)
+				go func() { defer wg.Done(); e.hold(hctx, e.deployCo, ev) }()
+			}
 			return nil
 		})
 	}()
@@ -213,6 +224,9 @@ func (e *env) start(cfg Config, co coord.Coordinator) *builder {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	e.mu.Lock()
+	e.deployCo = co
+	e.mu.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &builder{s: s, cancel: cancel, done: make(chan error, 1)}
 	go func() { b.done <- s.Run(ctx) }()
@@ -291,6 +305,11 @@ func (e *env) builtEvent(id string) events.RunBuilt {
 // the lock and kicks the relay, so RunFinished reaches the builder.
 func (e *env) deployed(ev events.RunBuilt) {
 	e.t.Helper()
+	e.mu.Lock()
+	if stop := e.holding[ev.RunID]; stop != nil {
+		stop()
+	}
+	e.mu.Unlock()
 	r := e.run(ev.RunID)
 	err := e.db.Tx(context.Background(), func(tx *gorm.DB) error {
 		return runs.Finish(tx, r, []runs.Status{runs.StatusDeploying}, runs.StatusSucceeded, "", ev.LockToken)
@@ -302,6 +321,31 @@ func (e *env) deployed(ev events.RunBuilt) {
 		e.t.Fatalf("release the run's lease: %v", err)
 	}
 	e.relay.Kick()
+}
+
+// hold renews built run ev's lease and heartbeats it until ctx ends or the run is no
+// longer deploying under that lease, the way the deployer holds a run it deploys. Without
+// it a run left deploying while a test looks at it goes stale (StaleAfter) and loses its
+// lock (LockTTL) as soon as the machine is slow enough.
+func (e *env) hold(ctx context.Context, co coord.Coordinator, ev events.RunBuilt) {
+	lease := coord.Lease{Key: ev.LockKey, Owner: ev.RunID, Token: ev.LockToken}
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		renewed, err := co.Renew(ctx, lease, 3*time.Second)
+		if err != nil {
+			return
+		}
+		lease = renewed
+		if ok, err := runs.Heartbeat(e.db.WithContext(ctx), ev.RunID, lease.Token, -1); err == nil && !ok {
+			return
+		}
+	}
 }
 
 // lockFree reports whether key can be taken now.
