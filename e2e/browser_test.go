@@ -53,6 +53,7 @@ func TestBrowserDeploy(t *testing.T) {
 	files = append(files, "docker.test.js")                 // a docker project's container settings
 	files = append(files, "secrets.test.js")                // build secrets and the artifact manifest
 	files = append(files, "terminal.test.js")               // the web terminal on the sshd target
+	files = append(files, "giteemode.test.js")              // the Gitee hook mode, through to the webhook service
 	if only := os.Getenv("FABU_BROWSER_ONLY"); only != "" { // e.g. build.test.js while working on it
 		files = strings.Split(only, ",")
 	}

@@ -148,6 +148,11 @@ type Delivery struct {
 	Event    string // the platform's own event name
 	Key      string // deduplication key: stays the same when the platform redelivers
 	Push     *Push  // set when Kind is EventPush
+	// BodyUnsigned says the platform's proof covers the headers but not the body (Gitee):
+	// the same signed headers may come again with any body. A receiver must then treat
+	// every later delivery with an already seen Key as a replay, whatever the earlier one's
+	// verdict was, not only one that triggered something.
+	BodyUnsigned bool
 }
 
 // Verifier checks and reads deliveries of one platform. Verify runs before Parse, on the
@@ -160,6 +165,16 @@ type Verifier interface {
 	// Parse reads a verified delivery. A delivery fabu does not act on is not an error:
 	// it comes back with Kind EventOther.
 	Parse(h http.Header, body []byte) (Delivery, error)
+}
+
+// ModeVerifier is a Verifier of a platform whose hooks prove the secret in more than one
+// way (Gitee: a signed timestamp or the password itself). The mode is a property of the hook
+// as installed and is stored with the project; the receiver accepts only that one.
+type ModeVerifier interface {
+	Verifier
+	// WithMode returns the verifier for mode ("" is the platform's default); an unknown
+	// mode is an invalid error.
+	WithMode(mode string) (Verifier, error)
 }
 
 // ErrSignature is the error of a delivery whose proof of secret is missing or wrong.

@@ -496,3 +496,61 @@ func TestApplyConnectionsAndLinks(t *testing.T) {
 		})
 	}
 }
+
+// Gitee projects choose how their hook proves the secret: signature (the default, and the
+// mode fabu installs hooks in) or password, for a hook made by hand. Other platforms have no
+// choice, and a project with fabu's hook stays in signature mode.
+func TestWebhookMode(t *testing.T) {
+	e := newEnv(t, store.SQLite)
+	e.call("POST", "/api/v1/apply", map[string]any{"servers": []any{server("web-1")}}, nil)
+	gitee := func(mode string) map[string]any {
+		p := project("gitee-shop", "web-1")
+		p["platform"] = "gitee"
+		if mode != "" {
+			p["webhook_mode"] = mode
+		}
+		return p
+	}
+	mode := func() (stored, shown string) {
+		e.db.Raw(`SELECT webhook_mode FROM projects WHERE name = 'gitee-shop'`).Scan(&stored)
+		var ps []ProjectBody
+		e.call("GET", "/api/v1/projects", nil, &ps)
+		for _, p := range ps {
+			if p.Name == "gitee-shop" {
+				shown = p.WebhookMode
+			}
+		}
+		return stored, shown
+	}
+	for _, tt := range []struct{ give, stored, shown string }{
+		{"", "", "signature"}, {"password", "password", "password"}, {"signature", "", "signature"},
+	} {
+		if s := e.call("POST", "/api/v1/apply", map[string]any{"projects": []any{gitee(tt.give)}}, nil); s != 200 {
+			t.Fatalf("apply webhook_mode %q = %d", tt.give, s)
+		}
+		if stored, shown := mode(); stored != tt.stored || shown != tt.shown {
+			t.Errorf("webhook_mode %q: stored %q shown %q, want %q %q", tt.give, stored, shown, tt.stored, tt.shown)
+		}
+	}
+	gh := project("gh-shop", "web-1")
+	gh["platform"], gh["webhook_mode"] = "github", "password"
+	if s := e.call("POST", "/api/v1/apply", map[string]any{"projects": []any{gh}}, nil); s != 400 {
+		t.Errorf("password mode on a GitHub project = %d, want 400", s)
+	}
+	gh["webhook_mode"] = ""
+	var ps []map[string]any
+	e.call("POST", "/api/v1/apply", map[string]any{"projects": []any{gh}}, nil)
+	e.call("GET", "/api/v1/projects", nil, &ps)
+	for _, p := range ps {
+		if _, has := p["webhook_mode"]; p["name"] == "gh-shop" && has {
+			t.Errorf("GitHub project shows webhook_mode %v, want none", p["webhook_mode"])
+		}
+	}
+	if s := e.call("POST", "/api/v1/apply", map[string]any{"projects": []any{gitee("Password")}}, nil); s != 400 {
+		t.Errorf("webhook_mode Password = %d, want 400", s)
+	}
+	e.db.Exec(`UPDATE projects SET hook_id = '7', webhook_mode = '' WHERE name = 'gitee-shop'`)
+	if s := e.call("POST", "/api/v1/apply", map[string]any{"projects": []any{gitee("password")}}, nil); s != 400 {
+		t.Errorf("password mode with fabu's hook installed = %d, want 400", s)
+	}
+}

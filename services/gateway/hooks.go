@@ -90,7 +90,8 @@ func (s *Service) installHook(c *gin.Context) {
 	old := p.HookID
 	err = s.db.Tx(ctx, func(tx *gorm.DB) error {
 		res := tx.Model(&projectForge{}).Where("id = ? AND hook_id = ?", p.ID, old).Updates(map[string]any{
-			"hook_id": h.ID, "webhook_secret_sealed": sealed, "platform": conn.Platform, "updated_at": time.Now().UTC()})
+			"hook_id": h.ID, "webhook_secret_sealed": sealed, "webhook_mode": "", "platform": conn.Platform,
+			"updated_at": time.Now().UTC()})
 		if res.Error != nil {
 			return fmt.Errorf("record hook of %s: %w", p.Name, res.Error)
 		}
@@ -112,7 +113,7 @@ func (s *Service) installHook(c *gin.Context) {
 			s.log.Warn("remove replaced hook", "project", p.Name, "hook", old, "err", derr)
 		}
 	}
-	p.HookID, p.WebhookSecretSealed = h.ID, sealed
+	p.HookID, p.WebhookSecretSealed = h.ID, sealed // and the platform's default mode, in which it was made
 	s.writeHookState(c, p, spec.URL)
 }
 

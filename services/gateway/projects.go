@@ -38,6 +38,7 @@ type Project struct {
 	DeployPath          string
 	KeepReleases        int
 	WebhookSecretSealed string
+	WebhookMode         string // "" (the platform's default) or "password" (Gitee's password mode)
 	TriggerBranches     string // newline-separated globs; empty: the project's branch
 	TriggerTags         string // newline-separated globs; empty: tags never deploy
 	TriggerKeyword      string // a commit message must contain it; empty: no keyword needed
@@ -94,12 +95,17 @@ type ProjectBody struct {
 	ServerIDs        []string `json:"server_ids"`
 	WebhookSecret    string   `json:"webhook_secret,omitempty"`
 	HasWebhookSecret bool     `json:"has_webhook_secret"`
-	Platform         string   `json:"platform,omitempty"`
-	Namespace        string   `json:"namespace,omitempty"`
-	TriggerBranches  []string `json:"trigger_branches"`
-	TriggerTags      []string `json:"trigger_tags"`
-	TriggerKeyword   *string  `json:"trigger_keyword,omitempty"`
-	KeywordScope     string   `json:"trigger_keyword_scope,omitempty"`
+	// WebhookMode is how the project's hook proves the secret, for platforms with a choice:
+	// "signature" (Gitee's signed timestamp, the mode fabu installs hooks in) or "password"
+	// (Gitee's password mode, for a hook made by hand with a password). Shown as
+	// "signature" on Gitee projects, omitted elsewhere.
+	WebhookMode     string   `json:"webhook_mode,omitempty"`
+	Platform        string   `json:"platform,omitempty"`
+	Namespace       string   `json:"namespace,omitempty"`
+	TriggerBranches []string `json:"trigger_branches"`
+	TriggerTags     []string `json:"trigger_tags"`
+	TriggerKeyword  *string  `json:"trigger_keyword,omitempty"`
+	KeywordScope    string   `json:"trigger_keyword_scope,omitempty"`
 	// Build settings; see builds.go.
 	BuildProfile   string            `json:"build_profile,omitempty"`
 	BuildScript    string            `json:"build_script,omitempty"`
@@ -234,9 +240,15 @@ func (b ProjectBody) toModel() (Project, error) {
 	if b.Platform != "" && !platforms[b.Platform] {
 		return Project{}, apperr.Invalid("project %s: platform %q is not gitlab, github or gitee", b.Name, b.Platform)
 	}
+	switch b.WebhookMode {
+	case "", "signature":
+	case "password":
+	default:
+		return Project{}, apperr.Invalid("project %s: webhook_mode %q is not signature or password", b.Name, b.WebhookMode)
+	}
 	m := Project{Name: b.Name, GitURL: b.GitURL, Platform: b.Platform, Namespace: ns, Type: b.Type, SourceDir: src,
 		Branch: b.Branch, DeployPath: b.DeployPath, KeepReleases: b.KeepReleases, TriggerKeyword: DefaultKeyword,
-		TriggerKeywordScope: "head"}
+		TriggerKeywordScope: "head", WebhookMode: strings.TrimPrefix(b.WebhookMode, "signature")}
 	if err := b.buildSettings(&m); err != nil {
 		return Project{}, err
 	}
@@ -269,6 +281,15 @@ func (b ProjectBody) toModel() (Project, error) {
 	return m, nil
 }
 
+// webhookModeOf names project m's webhook mode for the API: Gitee projects have one,
+// the others none.
+func webhookModeOf(m Project) string {
+	if m.Platform != "gitee" {
+		return ""
+	}
+	return cmp.Or(m.WebhookMode, "signature")
+}
+
 // SecretPlace is where a project's webhook secret is sealed for: the additional data that
 // binds the sealed value to the project's row. The webhook service opens it with the same.
 func SecretPlace(projectID string) string { return "projects/" + projectID + "/webhook_secret" }
@@ -291,7 +312,7 @@ func projectBody(m Project, serverIDs []string) ProjectBody {
 		DeployPath: m.DeployPath, KeepReleases: m.KeepReleases, ServerIDs: serverIDs,
 		HasWebhookSecret: m.WebhookSecretSealed != "", Platform: m.Platform, Namespace: m.Namespace,
 		TriggerBranches: splitLines(m.TriggerBranches), TriggerTags: splitLines(m.TriggerTags),
-		TriggerKeyword: &m.TriggerKeyword, KeywordScope: m.TriggerKeywordScope,
+		TriggerKeyword: &m.TriggerKeyword, KeywordScope: m.TriggerKeywordScope, WebhookMode: webhookModeOf(m),
 		ConnectionID: m.ConnectionID, RepoPath: m.RepoPath, HookInstalled: m.HookID != "",
 		BuildProfile: m.BuildProfile, BuildScript: m.BuildScript, BuildOutputDir: m.BuildOutputDir,
 		BuildImage: m.BuildImage, BuildEnv: buildEnvOf(m), Pipeline: pipelineOf(m),
@@ -416,6 +437,12 @@ func (s *Service) saveProject(c *gin.Context, id string) {
 
 // saveProjectTx writes m and replaces its target servers, which must exist.
 func saveProjectTx(tx *gorm.DB, m *Project, serverIDs []string) error {
+	if m.WebhookMode != "" && m.Platform != "gitee" {
+		return apperr.Invalid("project %s: webhook_mode %s is Gitee's; %s hooks have one way to prove the secret", m.Name, m.WebhookMode, m.Platform)
+	}
+	if m.WebhookMode != "" && m.HookID != "" {
+		return apperr.Invalid("project %s: fabu installed its hook in signature mode; remove the hook before choosing %s mode", m.Name, m.WebhookMode)
+	}
 	serverIDs = sortedCopy(serverIDs)
 	if len(serverIDs) > 0 {
 		var n int64

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -73,6 +74,19 @@ func (s *Service) receive(c *gin.Context) {
 			reason: "the project's webhook secret cannot be opened with the configured master key"})
 		return
 	}
+	if p.WebhookMode != "" {
+		mv, ok := v.(forge.ModeVerifier)
+		if !ok {
+			s.respond(c, d, verdict{status: http.StatusUnauthorized, verdict: VerdictRejected,
+				reason: fmt.Sprintf("project's webhook mode %q is not one %s hooks have", truncate(p.WebhookMode, 40), platform)})
+			return
+		}
+		if v, err = mv.WithMode(p.WebhookMode); err != nil {
+			_, msg := apperr.Public(err)
+			s.respond(c, d, verdict{status: http.StatusUnauthorized, verdict: VerdictRejected, reason: msg})
+			return
+		}
+	}
 	if err := v.Verify(c.Request.Header, body, string(plain), s.now()); err != nil {
 		reason := "signature or token does not match the project's webhook secret"
 		if errors.Is(err, forge.ErrStale) {
@@ -88,6 +102,22 @@ func (s *Service) receive(c *gin.Context) {
 		return
 	}
 	d.Event, d.DeliveryKey = truncate(dl.Event, 100), truncate(dl.Key, 200)
+	if dl.BodyUnsigned && d.DeliveryKey != "" {
+		// The proof covers the headers only: signed headers seen before, on any delivery,
+		// may now carry another body. Whatever the first one did, this one does nothing.
+		seen, err := s.keySeen(c.Request.Context(), d)
+		if err != nil {
+			s.log.Error("look up delivery key", "project", p.Name, "err", err)
+			d.DeliveryKey = "" // refused without acting: a retry must not look like a replay
+			s.respond(c, d, verdict{status: http.StatusServiceUnavailable, verdict: VerdictRejected, reason: "database unavailable"})
+			return
+		}
+		if seen {
+			s.respond(c, d, verdict{status: http.StatusOK, verdict: VerdictDuplicate,
+				reason: fmt.Sprintf("these signed headers came before; %s does not sign the body, so a redelivery or a replay starts nothing", platform)})
+			return
+		}
+	}
 	switch dl.Kind {
 	case forge.EventPing:
 		s.respond(c, d, verdict{status: http.StatusOK, verdict: VerdictIgnored, reason: "ping: the hook reaches fabu"})
@@ -111,11 +141,19 @@ func (s *Service) receive(c *gin.Context) {
 		s.respond(c, d, verdict{status: http.StatusOK, verdict: VerdictDuplicate, reason: "this delivery already triggered a run"})
 	case err != nil:
 		s.log.Error("request run from webhook", "project", p.Name, "err", err)
-		d.ID = ""
+		d.ID, d.DeliveryKey = "", "" // nothing was done: the platform's retry must not be a duplicate
 		s.respond(c, d, verdict{status: http.StatusServiceUnavailable, verdict: VerdictRejected, reason: "could not record the run; retry"})
 	case d.Verdict == VerdictTicket: // the project needs approval (approval.go)
 		s.respond(c, d, s.ticketVerdict(c, d, dec.run.TriggeredBy, "webhook"))
 	default:
 		s.respond(c, d, verdict{status: http.StatusAccepted, verdict: VerdictTriggered, reason: dec.reason, runID: dec.run.ID})
 	}
+}
+
+// keySeen reports whether a delivery of d's platform with d's key was recorded before.
+func (s *Service) keySeen(ctx context.Context, d *Delivery) (bool, error) {
+	var n int64
+	err := s.db.WithContext(ctx).Model(&Delivery{}).Where("platform = ? AND delivery_key = ?", d.Platform, d.DeliveryKey).
+		Count(&n).Error
+	return n > 0, err
 }

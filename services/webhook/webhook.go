@@ -97,6 +97,7 @@ type project struct {
 	Platform            string
 	Branch              string
 	WebhookSecretSealed string
+	WebhookMode         string // "" for the platform's default (forge.ModeVerifier)
 	TriggerBranches     string
 	TriggerTags         string
 	TriggerKeyword      string

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"fabu.dev/libs/forge"
+	"fabu.dev/libs/forge/gitee"
+	"fabu.dev/libs/forge/github"
 	"fabu.dev/libs/forge/gitlab"
 	"fabu.dev/libs/httpx"
 	"fabu.dev/libs/secret"
@@ -55,9 +57,12 @@ type env struct {
 	keys *secret.Keyring
 }
 
-// rules are the trigger columns of the test project.
-type rules struct{ branches, tags, keyword, scope string }
+// rules are the trigger columns of the test project, its platform (default gitlab) and its
+// webhook mode.
+type rules struct{ branches, tags, keyword, scope, platform, mode string }
 
+// newEnv serves the webhook service, reading all three platforms, with project p1 "shop"
+// set up by r.
 func newEnv(t *testing.T, driver string, r rules) *env {
 	t.Helper()
 	db := storetest.Open(t, driver)
@@ -65,23 +70,8 @@ func newEnv(t *testing.T, driver string, r rules) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sealed, err := keys.Seal([]byte(hookSecret), secretPlace("p1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now().UTC()
-	if r.scope == "" {
-		r.scope = "head"
-	}
-	err = db.Exec(`INSERT INTO projects (id, name, git_url, platform, type, source_dir, branch, deploy_path,
-		webhook_secret_sealed, trigger_branches, trigger_tags, trigger_keyword, trigger_keyword_scope, created_at, updated_at)
-		VALUES ('p1', 'shop', '/tmp/shop.git', 'gitlab', 'static', '.', 'master', '/srv/shop', ?, ?, ?, ?, ?, ?, ?)`,
-		sealed, r.branches, r.tags, r.keyword, r.scope, now, now).Error
-	if err != nil {
-		t.Fatal(err)
-	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s, err := New(Config{MaxBody: 64 << 10}, db, keys, []forge.Verifier{gitlab.Verifier{}}, log, nil)
+	s, err := New(Config{MaxBody: 64 << 10}, db, keys, []forge.Verifier{gitlab.Verifier{}, github.Verifier{}, gitee.Verifier{}}, log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +79,32 @@ func newEnv(t *testing.T, driver string, r rules) *env {
 	s.Routes(e)
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
-	return &env{db: db, srv: srv, keys: keys}
+	env := &env{db: db, srv: srv, keys: keys}
+	env.addProject(t, "p1", "shop", r)
+	return env
+}
+
+// addProject inserts project id called name, with webhook secret hookSecret and rules r.
+func (e *env) addProject(t *testing.T, id, name string, r rules) {
+	t.Helper()
+	sealed, err := e.keys.Seal([]byte(hookSecret), secretPlace(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	if r.scope == "" {
+		r.scope = "head"
+	}
+	if r.platform == "" {
+		r.platform = "gitlab"
+	}
+	err = e.db.Exec(`INSERT INTO projects (id, name, git_url, platform, type, source_dir, branch, deploy_path,
+		webhook_secret_sealed, webhook_mode, trigger_branches, trigger_tags, trigger_keyword, trigger_keyword_scope, created_at, updated_at)
+		VALUES (?, ?, '/tmp/shop.git', ?, 'static', '.', 'master', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		id, name, r.platform, "/srv/"+name, sealed, r.mode, r.branches, r.tags, r.keyword, r.scope, now, now).Error
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (e *env) post(t *testing.T, path string, body []byte, headers map[string]string) (int, map[string]any) {
@@ -133,16 +148,7 @@ func TestGitLabDeliveries(t *testing.T) {
 		h[k] = v
 		return h
 	}
-	tests := []struct {
-		name        string
-		rules       rules
-		path        string
-		body        []byte
-		headers     map[string]string
-		wantStatus  int
-		wantVerdict string
-		wantReason  string
-	}{
+	runDeliveryCases(t, []deliveryCase{
 		{"push with the keyword", rules{keyword: "devops"}, "/hooks/gitlab/shop", good, ok, 202, VerdictTriggered, `contains keyword "devops"`},
 		{"keyword missing", rules{keyword: "devops"}, "/hooks/gitlab/shop", push(t, "refs/heads/master", "fix the cart"), ok, 202, VerdictIgnored, `lacks keyword "devops"`},
 		{"keyword off", rules{}, "/hooks/gitlab/shop", push(t, "refs/heads/master", "fix the cart"), ok, 202, VerdictTriggered, `matches "master"`},
@@ -155,41 +161,14 @@ func TestGitLabDeliveries(t *testing.T) {
 		{"missing token", rules{}, "/hooks/gitlab/shop", good, map[string]string{"X-Gitlab-Event": "Push Hook"}, 401, VerdictRejected, "does not match"},
 		{"unknown project", rules{}, "/hooks/gitlab/nope", good, ok, 404, VerdictRejected, "no such project"},
 		{"hostile project name", rules{}, "/hooks/gitlab/a;id", good, ok, 404, VerdictRejected, "no such project"},
-		{"wrong platform", rules{}, "/hooks/github/shop", good, ok, 404, VerdictRejected, "unknown platform"},
+		{"wrong platform", rules{}, "/hooks/github/shop", good, ok, 404, VerdictRejected, "takes deliveries from gitlab, not github"},
+		{"unknown platform", rules{}, "/hooks/gitea/shop", good, ok, 404, VerdictRejected, "unknown platform"},
 		{"malformed JSON", rules{}, "/hooks/gitlab/shop", []byte(`{"object_kind":`), ok, 400, VerdictRejected, "unreadable"},
 		{"not a push", rules{}, "/hooks/gitlab/shop", fixture(t, "merge_request_hook_open.go-scm.json"), with("X-Gitlab-Event", "Merge Request Hook"), 202, VerdictIgnored, "does not deploy"},
 		{"branch deleted", rules{}, "/hooks/gitlab/shop", []byte(deleted), ok, 202, VerdictIgnored, "deletions never deploy"},
 		{"hostile branch", rules{branches: "*"}, "/hooks/gitlab/shop", push(t, "refs/heads/$(id)", "x"), ok, 400, VerdictRejected, "ref name refused"},
 		{"body too large", rules{}, "/hooks/gitlab/shop", []byte(`{"x":"` + strings.Repeat("a", 70<<10) + `"}`), ok, 413, VerdictRejected, "larger than"},
-	}
-	for _, driver := range storetest.Drivers {
-		t.Run(driver, func(t *testing.T) {
-			for _, tt := range tests {
-				t.Run(tt.name, func(t *testing.T) {
-					e := newEnv(t, driver, tt.rules)
-					status, body := e.post(t, tt.path, tt.body, tt.headers)
-					if status != tt.wantStatus {
-						t.Fatalf("status = %d %v, want %d", status, body, tt.wantStatus)
-					}
-					if n := e.count(t, "webhook_deliveries", "verdict = ?", tt.wantVerdict); n != 1 {
-						t.Errorf("deliveries with verdict %s = %d, want 1", tt.wantVerdict, n)
-					}
-					if r := e.reason(t); !strings.Contains(r, tt.wantReason) {
-						t.Errorf("recorded reason %q, want it to contain %q", r, tt.wantReason)
-					}
-					want := int64(0)
-					if tt.wantVerdict == VerdictTriggered {
-						want = 1
-					}
-					runs := e.count(t, "runs", "1 = 1")
-					events := e.count(t, "outbox", "topic = ?", "fabu.run.requested.v1")
-					if runs != want || events != want {
-						t.Errorf("runs = %d, requested events = %d, want %d each", runs, events, want)
-					}
-				})
-			}
-		})
-	}
+	})
 }
 
 func TestTriggeredRunIsThePushedCommit(t *testing.T) {

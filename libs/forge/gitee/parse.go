@@ -14,18 +14,18 @@ import (
 // pushPayload is the part of a Push Hook or Tag Push Hook body fabu reads. Gitee sends null
 // for commits on a creation and for counts it does not know; null leaves the zero value.
 type pushPayload struct {
-	Ref               string       `json:"ref"`
-	Before            string       `json:"before"`
-	After             string       `json:"after"`
-	Created           bool         `json:"created"`
-	Deleted           bool         `json:"deleted"`
-	Commits           []pushCommit `json:"commits"`
-	HeadCommit        *pushCommit  `json:"head_commit"`
-	TotalCommitsCount int          `json:"total_commits_count"`
-	Repository        *pushRepo    `json:"repository"`
-	Project           *pushRepo    `json:"project"`
-	Pusher            *pushUser    `json:"pusher"`
-	UserName          string       `json:"user_name"`
+	Ref               forge.RawString `json:"ref"`
+	Before            string          `json:"before"`
+	After             string          `json:"after"`
+	Created           bool            `json:"created"`
+	Deleted           bool            `json:"deleted"`
+	Commits           []pushCommit    `json:"commits"`
+	HeadCommit        *pushCommit     `json:"head_commit"`
+	TotalCommitsCount int             `json:"total_commits_count"`
+	Repository        *pushRepo       `json:"repository"`
+	Project           *pushRepo       `json:"project"`
+	Pusher            *pushUser       `json:"pusher"`
+	UserName          string          `json:"user_name"`
 }
 
 type pushRepo struct {
@@ -69,7 +69,7 @@ func (v Verifier) Parse(h http.Header, body []byte) (forge.Delivery, error) {
 	if event == "" {
 		event = get(h, headerLegacy)
 	}
-	d := forge.Delivery{Platform: forge.Gitee, Event: event, Key: v.key(h, body), Kind: forge.EventOther}
+	d := forge.Delivery{Platform: forge.Gitee, Event: event, Key: v.key(h, body), Kind: forge.EventOther, BodyUnsigned: true}
 	switch {
 	case strings.EqualFold(get(h, HeaderPing), "true"):
 		d.Kind = forge.EventPing
@@ -108,20 +108,21 @@ func parsePush(body []byte) (*forge.Push, error) {
 	if err := json.Unmarshal(body, &p); err != nil {
 		return nil, apperr.Invalid("gitee push payload is not valid JSON: %v", err)
 	}
+	ref := string(p.Ref)
 	push := &forge.Push{
-		Platform: forge.Gitee, Ref: p.Ref, Before: p.Before, After: p.After,
+		Platform: forge.Gitee, Ref: ref, Before: p.Before, After: p.After,
 		Created:      p.Created || forge.ZeroSHA(p.Before),
 		Deleted:      p.Deleted || forge.ZeroSHA(p.After),
 		TotalCommits: p.TotalCommitsCount,
 	}
 	switch {
-	case strings.HasPrefix(p.Ref, "refs/heads/"):
-		push.Kind, push.Name = forge.Branch, strings.TrimPrefix(p.Ref, "refs/heads/")
-	case strings.HasPrefix(p.Ref, "refs/tags/"):
-		push.Kind, push.Name = forge.Tag, strings.TrimPrefix(p.Ref, "refs/tags/")
+	case strings.HasPrefix(ref, "refs/heads/"):
+		push.Kind, push.Name = forge.Branch, strings.TrimPrefix(ref, "refs/heads/")
+	case strings.HasPrefix(ref, "refs/tags/"):
+		push.Kind, push.Name = forge.Tag, strings.TrimPrefix(ref, "refs/tags/")
 	}
 	if push.Name == "" {
-		return nil, apperr.Invalid("gitee push ref %q is not refs/heads/<name> or refs/tags/<name>", clip(p.Ref, 200))
+		return nil, apperr.Invalid("gitee push ref %q is not refs/heads/<name> or refs/tags/<name>", clip(ref, 200))
 	}
 	r := p.Repository
 	if r == nil {

@@ -68,6 +68,9 @@ func TestParseFixtures(t *testing.T) {
 			if want := h.Get(HeaderTimestamp) + ":" + h.Get(HeaderToken); d.Key != want {
 				t.Errorf("Key = %q, want %q", d.Key, want)
 			}
+			if !d.BodyUnsigned {
+				t.Error("BodyUnsigned = false: Gitee's proof never covers the body")
+			}
 			if tt.want == nil {
 				if d.Push != nil {
 					t.Errorf("Push = %+v, want nil", d.Push)
@@ -184,7 +187,7 @@ func TestParseHostileRefs(t *testing.T) {
 		{"shell metacharacters", "refs/heads/main;$(id)", "main;$(id)"},
 		{"dot-dot", "refs/heads/../../etc/passwd", "../../etc/passwd"},
 		{"chinese", "refs/heads/功能/登录", "功能/登录"},
-		{"invalid UTF-8 becomes U+FFFD in JSON", "refs/tags/v\xff1", "v\ufffd1"},
+		{"invalid UTF-8 kept byte for byte, for gitref to refuse", "refs/tags/v\xff1", "v\xff1"},
 		{"control characters", "refs/heads/a\u0000b\u001b[31m", "a\u0000b\u001b[31m"},
 	}
 	for _, tt := range tests {

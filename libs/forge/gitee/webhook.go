@@ -57,7 +57,25 @@ type Verifier struct {
 	Mode Mode
 }
 
-var _ forge.Verifier = Verifier{}
+var _ forge.ModeVerifier = Verifier{}
+
+// Mode names as projects store them (projects.webhook_mode).
+const (
+	ModeNameSignature = "signature"
+	ModeNamePassword  = "password"
+)
+
+// WithMode returns the Verifier for mode: "" or "signature" for ModeSignature, "password"
+// for ModePassword.
+func (Verifier) WithMode(mode string) (forge.Verifier, error) {
+	switch mode {
+	case "", ModeNameSignature:
+		return Verifier{Mode: ModeSignature}, nil
+	case ModeNamePassword:
+		return Verifier{Mode: ModePassword}, nil
+	}
+	return nil, apperr.Invalid("gitee webhook mode %q is not signature or password", mode)
+}
 
 // Platform returns forge.Gitee.
 func (Verifier) Platform() forge.Platform { return forge.Gitee }

@@ -231,3 +231,41 @@ func FuzzVerify(f *testing.F) {
 		}
 	})
 }
+
+// WithMode gives the verifier of the mode a project stores, and only that mode: a
+// password-mode verifier refuses a signature and the other way round.
+func TestWithMode(t *testing.T) {
+	const secret = "a-gitee-hook-password"
+	ts := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	pw, sig := signed(ts, secret), signed(ts, Sign(secret, ts))
+	tests := []struct {
+		mode            string
+		pwOK, sigOK     bool
+		wantInvalidMode bool
+	}{
+		{mode: "", sigOK: true},
+		{mode: ModeNameSignature, sigOK: true},
+		{mode: ModeNamePassword, pwOK: true},
+		{mode: "Password", wantInvalidMode: true},
+		{mode: "0", wantInvalidMode: true},
+	}
+	for _, tt := range tests {
+		v, err := Verifier{}.WithMode(tt.mode)
+		if tt.wantInvalidMode {
+			if !apperr.Is(err, apperr.CodeInvalid) {
+				t.Errorf("WithMode(%q) = %v, want an invalid error", tt.mode, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("WithMode(%q): %v", tt.mode, err)
+		}
+		now := time.Now()
+		if got := v.Verify(pw, nil, secret, now) == nil; got != tt.pwOK {
+			t.Errorf("mode %q: password accepted = %v, want %v", tt.mode, got, tt.pwOK)
+		}
+		if got := v.Verify(sig, nil, secret, now) == nil; got != tt.sigOK {
+			t.Errorf("mode %q: signature accepted = %v, want %v", tt.mode, got, tt.sigOK)
+		}
+	}
+}

@@ -1,7 +1,6 @@
 package github
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -81,7 +80,7 @@ func deliveryKey(h http.Header, body []byte) string {
 
 // pushPayload is the part of a push event fabu reads.
 type pushPayload struct {
-	Ref        rawString    `json:"ref"`
+	Ref        forge.RawString    `json:"ref"`
 	Before     string       `json:"before"`
 	After      string       `json:"after"`
 	Created    bool         `json:"created"`
@@ -111,7 +110,7 @@ type commitJSON struct {
 func parsePush(payload []byte) (*forge.Push, error) {
 	var p pushPayload
 	if err := json.Unmarshal(payload, &p); err != nil {
-		return nil, apperr.Wrap(err, apperr.CodeInvalid, "github push: malformed payload")
+		return nil, apperr.Wrap(err, apperr.CodeInvalid, "github push: malformed payload: %v", err)
 	}
 	ref := string(p.Ref)
 	var kind forge.RefKind
@@ -159,21 +158,4 @@ func parsePush(payload []byte) (*forge.Push, error) {
 func (c commitJSON) commit() forge.Commit {
 	t, _ := time.Parse(time.RFC3339, c.Timestamp) // a malformed time is left zero
 	return forge.Commit{SHA: c.ID, Message: c.Message, Author: c.Author.Name, Time: t, URL: c.URL}
-}
-
-// rawString keeps a JSON string's bytes as sent when it has no escapes, so a ref that is
-// not UTF-8 reaches the caller's validation unchanged instead of with U+FFFD in its place.
-type rawString string
-
-func (s *rawString) UnmarshalJSON(b []byte) error {
-	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' && !bytes.ContainsRune(b[1:len(b)-1], '\\') {
-		*s = rawString(b[1 : len(b)-1])
-		return nil
-	}
-	var v string
-	if err := json.Unmarshal(b, &v); err != nil {
-		return err
-	}
-	*s = rawString(v)
-	return nil
 }

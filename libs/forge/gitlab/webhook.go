@@ -100,7 +100,7 @@ type pushHook struct {
 	ObjectKind        string       `json:"object_kind"`
 	Before            string       `json:"before"`
 	After             string       `json:"after"`
-	Ref               rawString    `json:"ref"`
+	Ref               forge.RawString    `json:"ref"`
 	UserUsername      string       `json:"user_username"`
 	UserName          string       `json:"user_name"`
 	TotalCommitsCount *int         `json:"total_commits_count"`
@@ -197,26 +197,4 @@ func cloneURLs(urls ...string) []string {
 		}
 	}
 	return out
-}
-
-// rawString is a JSON string kept byte for byte when it has no escapes. encoding/json would
-// turn invalid UTF-8 into U+FFFD, making a ref git never had look valid to gitref.Valid.
-type rawString string
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (r *rawString) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
-		*r = ""
-		return nil
-	}
-	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' && bytes.IndexByte(b, '\\') < 0 {
-		*r = rawString(b[1 : len(b)-1])
-		return nil
-	}
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return err
-	}
-	*r = rawString(s)
-	return nil
 }

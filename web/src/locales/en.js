@@ -126,6 +126,12 @@ export default {
       github: 'GitHub: Settings → Webhooks → Add webhook. Paste the URL as Payload URL, choose content type application/json, put the webhook secret into "Secret", and send the push event.',
       gitee: 'Gitee: Management → WebHooks. Paste the URL, choose the signature mode ("签名密钥") with the webhook secret, and tick Push (and Tag Push to deploy tags).',
     },
+    mode: 'Gitee hook mode', modeSignature: 'Signature (签名密钥)', modePassword: 'Password (WebHook 密码)',
+    modeHint: {
+      signature: 'Gitee signs a timestamp with the secret; fabu accepts it for one hour and never twice.',
+      password: 'Gitee sends the secret itself. Weaker: anyone who sees one delivery\'s header can deploy. Prefer the signature.',
+    },
+    modeHookInstalled: 'fabu installed this hook in signature mode.',
     branches: 'Branches', branchesPlaceholder: 'Glob, then Enter (e.g. main, release/*)',
     branchesHint: 'Pushes to these branches deploy. Empty: only the project\'s branch ({branch}).',
     tags: 'Tags', tagsPlaceholder: 'Glob, then Enter (e.g. v*)', tagsHint: 'Pushed tags matching these deploy. Empty: tags never deploy.',

@@ -126,6 +126,12 @@ export default {
       github: 'GitHub：Settings → Webhooks → Add webhook。把该地址填为 Payload URL，Content type 选择 application/json，把 Webhook 密钥填入“Secret”，发送 push 事件。',
       gitee: 'Gitee：管理 → WebHooks。粘贴该地址，选择“签名密钥”方式并填入 Webhook 密钥，勾选 Push（要部署标签还需勾选 Tag Push）。',
     },
+    mode: 'Gitee 验证方式', modeSignature: '签名密钥', modePassword: 'WebHook 密码',
+    modeHint: {
+      signature: 'Gitee 用密钥对时间戳签名；fabu 在一小时内接受，且同一签名只接受一次。',
+      password: 'Gitee 直接发送密钥本身。安全性较弱：看到一次投递请求头的人即可触发部署。建议使用签名密钥。',
+    },
+    modeHookInstalled: '此 Hook 由 fabu 以签名方式安装。',
     branches: '分支', branchesPlaceholder: '输入通配符后回车（如 main、release/*）',
     branchesHint: '推送到这些分支会触发部署。留空：仅项目分支（{branch}）。',
     tags: '标签', tagsPlaceholder: '输入通配符后回车（如 v*）', tagsHint: '推送匹配的标签会触发部署。留空：标签从不部署。',

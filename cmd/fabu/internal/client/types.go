@@ -109,6 +109,9 @@ type ProjectSpec struct {
 	WebhookSecret string   `json:"webhook_secret,omitempty" yaml:"webhook_secret"`
 	// Platform is gitlab (the default), github or gitee: where the project's webhook comes from.
 	Platform string `json:"platform,omitempty" yaml:"platform"`
+	// WebhookMode, for Gitee projects only: signature (the default, a signed timestamp) or
+	// password (the hook sends the secret itself), as the hook was made in Gitee's settings.
+	WebhookMode string `json:"webhook_mode,omitempty" yaml:"webhook_mode"`
 	// TriggerBranches and TriggerTags are globs of the refs whose pushes deploy; without
 	// branch globs the project's branch does, without tag globs no tag does.
 	TriggerBranches []string `json:"trigger_branches,omitempty" yaml:"trigger_branches"`
