@@ -3,8 +3,8 @@ package forge
 import (
 	"bytes"
 	"encoding/json"
-	"unicode/utf8"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestRawString(t *testing.T) {

@@ -80,13 +80,13 @@ func deliveryKey(h http.Header, body []byte) string {
 
 // pushPayload is the part of a push event fabu reads.
 type pushPayload struct {
-	Ref        forge.RawString    `json:"ref"`
-	Before     string       `json:"before"`
-	After      string       `json:"after"`
-	Created    bool         `json:"created"`
-	Deleted    bool         `json:"deleted"`
-	Commits    []commitJSON `json:"commits"`
-	HeadCommit *commitJSON  `json:"head_commit"`
+	Ref        forge.RawString `json:"ref"`
+	Before     string          `json:"before"`
+	After      string          `json:"after"`
+	Created    bool            `json:"created"`
+	Deleted    bool            `json:"deleted"`
+	Commits    []commitJSON    `json:"commits"`
+	HeadCommit *commitJSON     `json:"head_commit"`
 	Pusher     struct {
 		Name string `json:"name"`
 	} `json:"pusher"`

@@ -97,16 +97,16 @@ func deliveryKey(h http.Header) string {
 
 // pushHook is the part of a Push Hook or Tag Push Hook payload fabu reads.
 type pushHook struct {
-	ObjectKind        string       `json:"object_kind"`
-	Before            string       `json:"before"`
-	After             string       `json:"after"`
-	Ref               forge.RawString    `json:"ref"`
-	UserUsername      string       `json:"user_username"`
-	UserName          string       `json:"user_name"`
-	TotalCommitsCount *int         `json:"total_commits_count"`
-	Project           hookProject  `json:"project"`
-	Repository        hookRepo     `json:"repository"`
-	Commits           []hookCommit `json:"commits"`
+	ObjectKind        string          `json:"object_kind"`
+	Before            string          `json:"before"`
+	After             string          `json:"after"`
+	Ref               forge.RawString `json:"ref"`
+	UserUsername      string          `json:"user_username"`
+	UserName          string          `json:"user_name"`
+	TotalCommitsCount *int            `json:"total_commits_count"`
+	Project           hookProject     `json:"project"`
+	Repository        hookRepo        `json:"repository"`
+	Commits           []hookCommit    `json:"commits"`
 }
 
 type hookProject struct {
