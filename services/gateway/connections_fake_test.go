@@ -181,6 +181,11 @@ type fakeForge struct {
 	deleted  []string
 	hookRepo []string // the repository path of each hook call
 	nextHook int
+	// branches, when set, replaces the branch fixture: served in pages of per_page with the
+	// platform's pagination headers (GitLab filtering by ?search= as it does), and
+	// branchPages records the pages asked for.
+	branches    []string
+	branchPages []int
 }
 
 var platformAPI = map[forge.Platform]struct{ prefix, list, ns string }{
@@ -283,6 +288,8 @@ func (f *fakeForge) serve(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case p == api.list && r.Method == http.MethodGet:
 		f.listRepos(w, r)
+	case strings.HasSuffix(p, "/branches") && f.branches != nil:
+		f.listBranches(w, r, p)
 	case strings.HasSuffix(p, "/branches"):
 		f.serveFixture(w, map[forge.Platform]string{forge.GitLab: "gitlab-api/branches_list.go-gitlab.json",
 			forge.GitHub: "github-api/branches_list.go-scm.json", forge.Gitee: "gitee-api/branches_list.go-scm.json"})
@@ -343,23 +350,61 @@ func (f *fakeForge) listRepos(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"message": "500 Internal Server Error"})
 		return
 	}
-	total := max(1, (len(f.repos)+f.pageSize-1)/f.pageSize)
-	lo, hi := min((page-1)*f.pageSize, len(f.repos)), min(page*f.pageSize, len(f.repos))
+	lo, hi := f.pageHeaders(w, platformAPI[f.platform].list, page, f.pageSize, len(f.repos))
+	writeJSON(w, http.StatusOK, f.repos[lo:hi])
+}
+
+// listBranches answers one page of f.branches at path.
+func (f *fakeForge) listBranches(w http.ResponseWriter, r *http.Request, path string) {
+	q := r.URL.Query()
+	page, _ := strconv.Atoi(q.Get("page"))
+	page = max(page, 1)
+	per, _ := strconv.Atoi(q.Get("per_page"))
+	if per < 1 {
+		per = 20
+	}
+	f.branchPages = append(f.branchPages, page)
+	names := f.branches
+	if search := q.Get("search"); f.platform == forge.GitLab && search != "" {
+		names = nil
+		for _, n := range f.branches {
+			if strings.Contains(n, search) {
+				names = append(names, n)
+			}
+		}
+	}
+	lo, hi := f.pageHeaders(w, path, page, per, len(names))
+	list := []map[string]any{}
+	for i, n := range names[lo:hi] {
+		sha := fmt.Sprintf("%040x", lo+i+1)
+		commit := map[string]any{"sha": sha}
+		if f.platform == forge.GitLab {
+			commit = map[string]any{"id": sha}
+		}
+		list = append(list, map[string]any{"name": n, "commit": commit, "protected": false})
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+// pageHeaders sets the platform's pagination headers for page of n items, per to a page,
+// at API path, and returns the page's bounds.
+func (f *fakeForge) pageHeaders(w http.ResponseWriter, path string, page, per, n int) (lo, hi int) {
+	total := max(1, (n+per-1)/per)
+	lo, hi = min((page-1)*per, n), min(page*per, n)
 	next := 0
 	if page < total {
 		next = page + 1
 	}
 	link := func(p int, rel string) string {
-		return fmt.Sprintf(`<%s%s%s?page=%d&per_page=%d>; rel="%s"`, f.srv.URL, platformAPI[f.platform].prefix,
-			platformAPI[f.platform].list, p, f.pageSize, rel)
+		return fmt.Sprintf(`<%s%s%s?page=%d&per_page=%d>; rel="%s"`, f.srv.URL, platformAPI[f.platform].prefix, path, p, per, rel)
 	}
 	h := w.Header()
 	switch f.platform {
 	case forge.GitLab:
 		h.Set("X-Page", strconv.Itoa(page))
-		h.Set("X-Per-Page", strconv.Itoa(f.pageSize))
+		h.Set("X-Per-Page", strconv.Itoa(per))
 		h.Set("X-Total-Pages", strconv.Itoa(total))
-		h.Set("X-Total", strconv.Itoa(len(f.repos)))
+		h.Set("X-Total", strconv.Itoa(n))
 		links := []string{link(1, "first"), link(total, "last")}
 		if next > 0 {
 			h.Set("X-Next-Page", strconv.Itoa(next))
@@ -376,9 +421,9 @@ func (f *fakeForge) listRepos(w http.ResponseWriter, r *http.Request) {
 		h.Set("Link", strings.Join(links, ", "))
 	case forge.Gitee:
 		h.Set("total_page", strconv.Itoa(total))
-		h.Set("total_count", strconv.Itoa(len(f.repos)))
+		h.Set("total_count", strconv.Itoa(n))
 	}
-	writeJSON(w, http.StatusOK, f.repos[lo:hi])
+	return lo, hi
 }
 
 func (f *fakeForge) serveFixture(w http.ResponseWriter, files map[forge.Platform]string) {

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"time"
@@ -68,23 +69,10 @@ func (s *Service) listRefs(c *gin.Context) {
 	}
 	opt := forge.ListOptions{Page: page, PerPage: refsPerPage, Search: search}
 	out := RefPage{Kind: kind, Refs: []RefBody{}, Page: page}
-	var info forge.PageInfo
-	switch kind {
-	case "branch", "tag":
-		list := client.Branches
-		if kind == "tag" {
-			list = client.Tags
-		}
-		var refs []forge.Ref
-		refs, info, err = list(ctx, p.RepoPath, opt)
-		for _, r := range refs {
-			out.Refs = append(out.Refs, RefBody{Kind: kind, Name: r.Name, Commit: r.Commit, Protected: r.Protected})
-		}
-	case "commit":
-		opt.Search = ""
+	if kind == "commit" {
 		if opt.Ref = c.Query("ref"); opt.Ref == "" {
-			var m Project
-			if m, err = s.findProject(ctx, p.ID); err != nil {
+			m, err := s.findProject(ctx, p.ID)
+			if err != nil {
 				httpx.Fail(c, s.log, err)
 				return
 			}
@@ -94,24 +82,59 @@ func (s *Service) listRefs(c *gin.Context) {
 			httpx.Fail(c, s.log, apperr.Invalid("ref: %v", err))
 			return
 		}
-		var commits []forge.Commit
-		commits, info, err = client.Commits(ctx, p.RepoPath, opt)
-		for _, cm := range commits {
-			if search != "" && !strings.HasPrefix(cm.SHA, search) && !strings.Contains(strings.ToLower(cm.Message), strings.ToLower(search)) {
-				continue
-			}
-			b := RefBody{Kind: kind, Name: cm.SHA, Commit: cm.SHA, Message: cm.Message, Author: cm.Author, URL: cm.URL}
-			if !cm.Time.IsZero() {
-				t := cm.Time
-				b.Time = &t
-			}
-			out.Refs = append(out.Refs, b)
-		}
 	}
-	if err != nil {
-		httpx.Fail(c, s.log, platformError(conn.Name, err))
-		return
+	// GitHub and Gitee cannot search branches or tags, and no platform searches commit
+	// messages: those filters apply to a page at a time. So a search goes on to the next
+	// pages until it has a page of matches, the platform has no more, or searchPages pages
+	// were read; next_page then says where the next search continues.
+	var info forge.PageInfo
+	for read := 1; ; read++ {
+		var found []RefBody
+		found, info, err = refsPage(ctx, client, p.RepoPath, kind, search, opt)
+		if err != nil {
+			httpx.Fail(c, s.log, platformError(conn.Name, err))
+			return
+		}
+		out.Refs = append(out.Refs, found...)
+		if search == "" || info.NextPage <= opt.Page || len(out.Refs) >= refsPerPage || read >= searchPages {
+			break
+		}
+		opt.Page = info.NextPage
 	}
 	out.NextPage = info.NextPage
 	c.JSON(http.StatusOK, out)
+}
+
+// searchPages is how many platform pages one search request reads at most.
+const searchPages = 10
+
+// refsPage reads one page of kind from the platform and keeps what matches search.
+func refsPage(ctx context.Context, client forge.Client, repo, kind, search string, opt forge.ListOptions) ([]RefBody, forge.PageInfo, error) {
+	var out []RefBody
+	switch kind {
+	case "branch", "tag":
+		list := client.Branches
+		if kind == "tag" {
+			list = client.Tags
+		}
+		refs, info, err := list(ctx, repo, opt)
+		for _, r := range refs {
+			out = append(out, RefBody{Kind: kind, Name: r.Name, Commit: r.Commit, Protected: r.Protected})
+		}
+		return out, info, err
+	}
+	opt.Search = ""
+	commits, info, err := client.Commits(ctx, repo, opt)
+	for _, cm := range commits {
+		if search != "" && !strings.HasPrefix(cm.SHA, search) && !strings.Contains(strings.ToLower(cm.Message), strings.ToLower(search)) {
+			continue
+		}
+		b := RefBody{Kind: kind, Name: cm.SHA, Commit: cm.SHA, Message: cm.Message, Author: cm.Author, URL: cm.URL}
+		if !cm.Time.IsZero() {
+			t := cm.Time
+			b.Time = &t
+		}
+		out = append(out, b)
+	}
+	return out, info, err
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -138,5 +139,66 @@ func TestRefsNeedAConnection(t *testing.T) {
 	e.must(http.StatusOK, "DELETE", "/api/v1/connections/"+c.ID+"/repos/"+byPath["team/repo-01"].ID, nil, nil)
 	if got := e.do("PUT", "/api/v1/projects/"+p.ID+"/source", map[string]any{"connection_id": c.ID, "repo_path": "team/repo-01"}, nil); got != http.StatusBadRequest {
 		t.Errorf("removed repository as a source: status %d, want 400", got)
+	}
+}
+
+// A branch search finds matches beyond the first page on every platform, though GitHub and
+// Gitee cannot filter branches themselves: the gateway reads on until it has a page of
+// matches or the platform has no more, at most searchPages pages, and next_page says where
+// to go on.
+func TestBranchSearchSpansPages(t *testing.T) {
+	for _, platform := range []forge.Platform{forge.GitLab, forge.GitHub, forge.Gitee} {
+		t.Run(string(platform), func(t *testing.T) {
+			e := newForgeEnv(t, storetest.Drivers[0], ForgeConfig{})
+			f := newFakeForge(t, platform, 2)
+			var want []string
+			for i := range 3 * refsPerPage {
+				name := fmt.Sprintf("feature-%03d", i)
+				if i == 30 || i == 75 || i == 140 {
+					name = fmt.Sprintf("hotfix-%03d", i)
+					want = append(want, name)
+				}
+				f.branches = append(f.branches, name)
+			}
+			for i := range (searchPages + 2) * refsPerPage { // after the search budget: never reached
+				f.branches = append(f.branches, fmt.Sprintf("later-%04d", i))
+			}
+			p, _ := e.linkedProject(f, "shop")
+			var page RefPage
+			e.must(http.StatusOK, "GET", "/api/v1/projects/"+p.ID+"/refs?kind=branch&search=hotfix", nil, &page)
+			var names []string
+			for _, r := range page.Refs {
+				names = append(names, r.Name)
+			}
+			if !slices.Equal(names, want) {
+				t.Errorf("search hotfix = %v, want %v", names, want)
+			}
+			f.mu.Lock()
+			asked := slices.Clone(f.branchPages)
+			f.mu.Unlock()
+			if platform == forge.GitLab {
+				// GitLab searches itself: one page holds every match.
+				if page.NextPage != 0 || len(asked) != 1 {
+					t.Errorf("gitlab: pages asked %v, next %d; want one page and no next", asked, page.NextPage)
+				}
+				return
+			}
+			if len(asked) != searchPages || page.NextPage != searchPages+1 {
+				t.Errorf("pages asked %v, next %d; want %d pages and next %d", asked, page.NextPage, searchPages, searchPages+1)
+			}
+			// Going on from next_page continues where the search stopped.
+			e.must(http.StatusOK, "GET", fmt.Sprintf("/api/v1/projects/%s/refs?kind=branch&search=hotfix&page=%d", p.ID, page.NextPage), nil, &page)
+			if len(page.Refs) != 0 || page.NextPage != 0 {
+				t.Errorf("second search: %d refs, next %d; want none and the end", len(page.Refs), page.NextPage)
+			}
+			// Without a search, one page is one platform page.
+			f.mu.Lock()
+			f.branchPages = nil
+			f.mu.Unlock()
+			e.must(http.StatusOK, "GET", "/api/v1/projects/"+p.ID+"/refs?kind=branch", nil, &page)
+			if len(page.Refs) != refsPerPage || page.NextPage != 2 || len(f.branchPages) != 1 {
+				t.Errorf("unsearched page: %d refs, next %d, pages asked %v", len(page.Refs), page.NextPage, f.branchPages)
+			}
+		})
 	}
 }
