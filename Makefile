@@ -11,7 +11,7 @@ PKGS      := fabu.dev/libs/... fabu.dev/services/... fabu.dev/cmd/... fabu.dev/w
 MODULES   := libs services/gateway services/webhook services/builder services/deployer services/notifier services/auth cmd/fabu e2e web
 WEB_SRC   := $(shell find web/src web/index.html web/package.json web/package-lock.json web/vite.config.* -type f 2>/dev/null)
 
-.PHONY: run build web test test-deps test-go test-e2e lint bench clean
+.PHONY: run build web test test-deps test-go test-e2e lint bench fuzz clean
 
 ## run: build the SPA and the binary, then start `fabu up` on embedded defaults.
 run: build
@@ -41,6 +41,10 @@ lint: $(GOLANGCI)
 
 $(GOLANGCI):
 	$(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)
+
+## fuzz: every fuzz test for FUZZTIME (default 10s) each; `make test` runs their seeds only.
+fuzz:
+	scripts/fuzz.sh
 
 ## bench: the benchmarks; writes bench/REPORT.md.
 bench: test-deps build

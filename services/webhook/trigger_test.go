@@ -1,13 +1,16 @@
 package webhook
 
 import (
+	"bytes"
 	"crypto/sha256"
+	"encoding/json"
 	"encoding/hex"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 
+	"fabu.dev/libs/apperr"
 	"fabu.dev/libs/store/storetest"
 )
 
@@ -190,4 +193,41 @@ func TestTriggerURL(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzReadTriggerRequest: the trigger URL's body is empty, white space, or exactly one JSON
+// object with at most a string "ref"; anything else is an invalid error, never a panic or
+// a ref read from elsewhere.
+func FuzzReadTriggerRequest(f *testing.F) {
+	for _, s := range []string{"", "  \n", `{"ref":"main"}`, `{"ref":"v1.2"} `, `{"ref":1}`, `{"ref":"a"}{"ref":"b"}`,
+		`{"ref":"main","extra":true}`, `[]`, `null`, `{"REF":"x"}`, "{\"ref\":\"\xff\"}"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r, _ := http.NewRequest(http.MethodPost, "/trigger", bytes.NewReader(body))
+		req, err := readTriggerRequest(r)
+		if err != nil {
+			if !apperr.Is(err, apperr.CodeInvalid) {
+				t.Fatalf("error %v is not invalid", err)
+			}
+			return
+		}
+		trimmed := bytes.TrimSpace(body)
+		if len(trimmed) == 0 {
+			if req.Ref != "" {
+				t.Fatalf("empty body gave ref %q", req.Ref)
+			}
+			return
+		}
+		if len(body) > maxTriggerBody {
+			t.Fatalf("a %d-byte body was read", len(body))
+		}
+		var m map[string]json.RawMessage
+		if trimmed[0] == '{' && json.Unmarshal(trimmed, &m) != nil {
+			t.Fatalf("accepted %q, which is not one JSON object", body)
+		}
+		if req.Ref != "" && !bytes.Contains(bytes.ToLower(body), []byte("ref")) && !bytes.Contains(bytes.ToLower(body), []byte(`\u`)) {
+			t.Fatalf("ref %q from a body without a ref field: %q", req.Ref, body)
+		}
+	})
 }

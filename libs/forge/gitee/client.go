@@ -179,19 +179,18 @@ func statusError(cl call, resp *http.Response) error {
 }
 
 // retryAfter reads Retry-After (seconds or an HTTP date); without it the back-off doubles
-// from one second.
+// from one second. The wait is at most a day: the caller's budget (maxWait) refuses that,
+// where an overflowing number of seconds would have retried at once.
 func retryAfter(h string, attempt int, now time.Time) time.Duration {
+	const day = 24 * time.Hour
 	h = strings.TrimSpace(h)
-	if s, err := strconv.Atoi(h); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second
+	if s, err := strconv.ParseInt(h, 10, 64); err == nil && s >= 0 {
+		return time.Duration(min(s, int64(day/time.Second))) * time.Second
 	}
 	if t, err := http.ParseTime(h); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d
-		}
-		return 0
+		return min(max(t.Sub(now), 0), day)
 	}
-	return time.Second << attempt
+	return time.Second << min(attempt, 10)
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

@@ -94,7 +94,7 @@ func rateLimitWait(status int, h http.Header, attempt int, now time.Time) (time.
 	} else {
 		d = time.Second << min(attempt, 5)
 	}
-	return max(d, minWait), true
+	return min(max(d, minWait), 24*time.Hour), true // a day is past any budget (maxWait)
 }
 
 // mapError maps a failed request to an apperr error: the status GitHub answered, or

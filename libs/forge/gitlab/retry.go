@@ -117,23 +117,24 @@ func (p *retryPolicy) rateLimitWait(resp *http.Response, retry int) time.Duratio
 			return clampSeconds(s)
 		}
 		if t, err := http.ParseTime(v); err == nil {
-			return max(t.Sub(now), 0)
+			return min(max(t.Sub(now), 0), maxRateWait)
 		}
 	}
 	if v := resp.Header.Get("RateLimit-Reset"); v != "" {
 		if s, err := strconv.ParseInt(v, 10, 64); err == nil && s > 0 {
-			return max(time.Unix(s, 0).Sub(now), 0)
+			return min(max(time.Unix(s, 0).Sub(now), 0), maxRateWait)
 		}
 	}
 	return p.exponential(retry)
 }
 
-// clampSeconds converts without overflowing; anything past a day is as good as forever.
+// maxRateWait caps what a rate-limit answer can ask for: anything past a day is as good
+// as forever (and past any budget), and a date or reset far ahead must not overflow.
+const maxRateWait = 24 * time.Hour
+
+// clampSeconds converts without overflowing, capped at maxRateWait.
 func clampSeconds(s int64) time.Duration {
-	if s > 86400 {
-		s = 86400
-	}
-	return time.Duration(s) * time.Second
+	return time.Duration(min(s, int64(maxRateWait/time.Second))) * time.Second
 }
 
 // dialError reports an error that happened while connecting, before anything was sent.
