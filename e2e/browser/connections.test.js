@@ -208,6 +208,10 @@ test('a connection synced from the platform, its repositories, a project made fr
     await page.waitForFunction((sel) => document.querySelector(sel)?.textContent.trim() === 'set', byTestId('triggers-secret-state'))
     assert.equal((await apiGet(env, token, `/projects/${encodeURIComponent(projectId)}`)).has_webhook_secret, true)
     await screenshot(page, 'project-source')
+    // Opened again, the card also shows the platform's own view of the hook: GitLab lists it active.
+    await page.reload()
+    await page.waitForSelector(byTestId('hook-platform'), { timeout: 15_000 })
+    assert.match(await page.innerText(byTestId('hook-platform')), /^active/)
     assert.deepEqual(problems, [])
   } finally {
     await context.close()

@@ -89,12 +89,21 @@ type HookSpec struct {
 	Secret string // GitLab token, GitHub HMAC secret, Gitee signature secret
 }
 
-// Hook is a webhook installed on a project.
+// Hook is a webhook installed on a project, with what the platform tells of its latest
+// delivery: deliveries that never reached fabu (a firewall, DNS, a proxy answering for it)
+// show only there.
 type Hook struct {
 	ID     string
 	URL    string
 	Events []string
-	Active bool
+	Active bool // false when the platform stopped delivering (GitHub inactive, GitLab disabled after failures)
+	// LastStatus is the HTTP status of the latest delivery's answer as the platform saw it
+	// (0: not told, or no answer at all); LastResult is the platform's word on it (GitHub's
+	// status and message, Gitee's result text), clipped; DisabledUntil is when GitLab
+	// resumes a temporarily disabled hook.
+	LastStatus    int
+	LastResult    string
+	DisabledUntil *time.Time
 }
 
 // Client is a platform's API as fabu uses it. Every method honours ctx; errors are apperr

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -28,7 +29,25 @@ type HookState struct {
 	HasSecret    bool          `json:"has_secret"`
 	LastDelivery *LastDelivery `json:"last_delivery"`
 	Rejected24h  int64         `json:"rejected_24h"`
+	// Platform is what the platform says of fabu's hook (GET only, when one is installed):
+	// deliveries that never reached fabu show only there. PlatformError says why it could
+	// not be asked; the rest of the state stands without it.
+	Platform      *PlatformHook `json:"platform,omitempty"`
+	PlatformError string        `json:"platform_error,omitempty"`
 }
+
+// PlatformHook is fabu's hook as its platform lists it.
+type PlatformHook struct {
+	Found         bool       `json:"found"` // false: someone removed it on the platform
+	Active        bool       `json:"active"`
+	URL           string     `json:"url,omitempty"`
+	LastStatus    int        `json:"last_status,omitempty"` // the latest delivery's answer, as the platform saw it
+	LastResult    string     `json:"last_result,omitempty"`
+	DisabledUntil *time.Time `json:"disabled_until,omitempty"`
+}
+
+// platformHookTimeout bounds the platform lookup of GET /projects/:id/hook.
+const platformHookTimeout = 5 * time.Second
 
 // LastDelivery is the latest webhook delivery recorded for a project.
 type LastDelivery struct {
@@ -114,7 +133,7 @@ func (s *Service) installHook(c *gin.Context) {
 		}
 	}
 	p.HookID, p.WebhookSecretSealed = h.ID, sealed // and the platform's default mode, in which it was made
-	s.writeHookState(c, p, spec.URL)
+	s.writeHookState(c, p, spec.URL, nil)
 }
 
 // removeHook answers DELETE /projects/:id/hook: the hook whose id fabu stored is deleted
@@ -160,13 +179,43 @@ func (s *Service) hookState(c *gin.Context) {
 	if p.ConnectionID != "" {
 		u = s.hookURL(c.Request, p.Platform, p.Name)
 	}
-	s.writeHookState(c, p, u)
+	s.writeHookState(c, p, u, func(st *HookState) { s.platformHook(c, p, st) })
 }
 
-func (s *Service) writeHookState(c *gin.Context, p projectForge, hookURL string) {
+// platformHook asks the platform for fabu's hook of p and puts what it says into st.
+func (s *Service) platformHook(c *gin.Context, p projectForge, st *HookState) {
+	if p.HookID == "" || p.ConnectionID == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(c.Request.Context(), platformHookTimeout)
+	defer cancel()
+	client, conn, err := s.projectClient(ctx, p)
+	if err == nil {
+		var hooks []forge.Hook
+		if hooks, err = client.Hooks(ctx, p.RepoPath); err == nil {
+			st.Platform = &PlatformHook{}
+			for _, h := range hooks {
+				if h.ID == p.HookID {
+					st.Platform = &PlatformHook{Found: true, Active: h.Active, URL: h.URL, LastStatus: h.LastStatus,
+						LastResult: h.LastResult, DisabledUntil: h.DisabledUntil}
+				}
+			}
+			return
+		}
+		err = platformError(conn.Name, err)
+	}
+	_, st.PlatformError = apperr.Public(err)
+	s.log.Warn("look up hook on its platform", "project", p.Name, "err", err)
+}
+
+// writeHookState answers with p's hook state; more, if not nil, adds to it.
+func (s *Service) writeHookState(c *gin.Context, p projectForge, hookURL string, more func(*HookState)) {
 	tx := s.db.WithContext(c.Request.Context())
 	st := HookState{Installed: p.HookID != "", HookID: p.HookID, URL: hookURL, ConnectionID: p.ConnectionID,
 		RepoPath: p.RepoPath, HasSecret: p.WebhookSecretSealed != ""}
+	if more != nil {
+		more(&st)
+	}
 	var last struct {
 		ReceivedAt time.Time
 		Event      string

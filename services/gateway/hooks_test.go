@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -125,6 +126,35 @@ func testHook(t *testing.T, driver string, platform forge.Platform) {
 		t.Errorf("last delivery received at %v, want about a minute ago", st.LastDelivery.ReceivedAt)
 	}
 
+	// The platform's own view of fabu's hook: how it saw the latest delivery.
+	f.mu.Lock()
+	for _, h := range f.hooks {
+		if fmt.Sprint(h["id"]) != st.HookID {
+			continue
+		}
+		switch platform {
+		case forge.GitLab:
+			h["alert_status"], h["disabled_until"] = "temporarily_disabled", "2026-12-06T11:00:00Z"
+		case forge.GitHub:
+			h["last_response"] = map[string]any{"code": 502, "status": "active", "message": "Bad Gateway"}
+		case forge.Gitee:
+			h["result_code"], h["result"] = 502, "Bad Gateway"
+		}
+	}
+	f.mu.Unlock()
+	e.must(http.StatusOK, "GET", "/api/v1/projects/"+p.ID+"/hook", nil, &st)
+	want := map[forge.Platform]PlatformHook{
+		forge.GitLab: {Found: true, Active: false, LastResult: "temporarily disabled"},
+		forge.GitHub: {Found: true, Active: true, LastStatus: 502, LastResult: "active: Bad Gateway"},
+		forge.Gitee:  {Found: true, Active: true, LastStatus: 502, LastResult: "Bad Gateway"},
+	}[platform]
+	if got := st.Platform; got == nil || got.Found != want.Found || got.Active != want.Active || got.LastStatus != want.LastStatus ||
+		got.LastResult != want.LastResult || st.PlatformError != "" {
+		t.Errorf("platform's view = %+v (error %q), want %+v", got, st.PlatformError, want)
+	} else if platform == forge.GitLab && (got.DisabledUntil == nil || got.DisabledUntil.UTC().Hour() != 11) {
+		t.Errorf("disabled until %v, want 11:00", got.DisabledUntil)
+	}
+
 	// Installing again replaces fabu's hook and its secret, and only that hook.
 	first := st.HookID
 	var again HookState
@@ -201,4 +231,35 @@ func TestDeletingAProjectRemovesItsHook(t *testing.T) {
 	}
 	e.must(http.StatusOK, "GET", "/api/v1/projects/"+q.ID, nil, nil)
 	e.must(http.StatusNoContent, "DELETE", "/api/v1/projects/"+q.ID+"?keep_hook=true", nil, nil)
+}
+
+// The hook state says when fabu's hook was removed on the platform behind fabu's back, and
+// still answers, with the reason, when the platform cannot be asked.
+func TestHookStateWhenGoneOrUnreachable(t *testing.T) {
+	e := newForgeEnv(t, storetest.Drivers[0], ForgeConfig{PublicURL: "https://fabu.example.com/"})
+	f := newFakeForge(t, forge.GitHub, 1)
+	p, _ := e.linkedProject(f, "shop")
+	var st HookState
+	e.must(http.StatusOK, "POST", "/api/v1/projects/"+p.ID+"/hook", nil, &st)
+	if st.Platform != nil {
+		t.Errorf("install answered with a platform lookup %+v; it just made the hook", st.Platform)
+	}
+	e.must(http.StatusOK, "GET", "/api/v1/projects/"+p.ID+"/hook", nil, &st)
+	if st.Platform == nil || !st.Platform.Found || !st.Platform.Active {
+		t.Fatalf("platform's view after install = %+v %q", st.Platform, st.PlatformError)
+	}
+	f.mu.Lock()
+	f.hooks = nil // someone deleted it in GitHub's settings
+	f.mu.Unlock()
+	st = HookState{}
+	e.must(http.StatusOK, "GET", "/api/v1/projects/"+p.ID+"/hook", nil, &st)
+	if !st.Installed || st.Platform == nil || st.Platform.Found {
+		t.Errorf("hook removed on the platform: installed %v, platform %+v; want installed in fabu, not found there", st.Installed, st.Platform)
+	}
+	f.srv.Close()
+	st = HookState{}
+	e.must(http.StatusOK, "GET", "/api/v1/projects/"+p.ID+"/hook", nil, &st)
+	if st.Platform != nil || st.PlatformError == "" || !st.Installed {
+		t.Errorf("platform down: %+v, want the state with a platform_error", st)
+	}
 }

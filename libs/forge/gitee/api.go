@@ -175,12 +175,20 @@ type hook struct {
 	IssuesEvents        bool   `json:"issues_events"`
 	NoteEvents          bool   `json:"note_events"`
 	MergeRequestsEvents bool   `json:"merge_requests_events"`
+	// The latest delivery as Gitee saw it: the answer's status and body (Gitee also echoes
+	// the hook's password, which fabu never reads).
+	Result     string `json:"result"`
+	ResultCode int    `json:"result_code"`
 }
 
 // hook maps to forge.Hook; Gitee hooks have no active flag, so an installed hook is active.
 // Events use Gitee's names without "_events".
 func (h hook) hook() forge.Hook {
-	out := forge.Hook{ID: strconv.FormatInt(h.ID, 10), URL: h.URL, Active: true, Events: []string{}}
+	out := forge.Hook{ID: strconv.FormatInt(h.ID, 10), URL: h.URL, Active: true, Events: []string{},
+		LastResult: clip(strings.Join(strings.Fields(h.Result), " "), 200)}
+	if h.ResultCode > 0 && h.ResultCode < 1000 {
+		out.LastStatus = h.ResultCode
+	}
 	for _, e := range []struct {
 		on   bool
 		name string

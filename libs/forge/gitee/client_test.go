@@ -289,7 +289,8 @@ func TestHooks(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := forge.Hook{ID: "787341", URL: "http://test.kit101.com/webhook", Active: true,
-		Events: []string{"push", "tag_push", "issues", "note", "merge_requests"}}
+		Events:     []string{"push", "tag_push", "issues", "note", "merge_requests"},
+		LastStatus: 403, LastResult: "<html> <head><title>403 Forbidden</title></head> <body> <center><h1>403 Forbidden</h1></center> </body> </html>"}
 	if len(hs) != 1 || fmt.Sprint(hs[0]) != fmt.Sprint(want) {
 		t.Errorf("Hooks = %+v, want [%+v]", hs, want)
 	}

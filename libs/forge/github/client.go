@@ -423,12 +423,25 @@ func project(r *gh.Repository) forge.Project {
 }
 
 func hook(h *gh.Hook) forge.Hook {
-	return forge.Hook{
+	out := forge.Hook{
 		ID:     strconv.FormatInt(h.GetID(), 10),
 		URL:    h.GetConfig().GetURL(),
 		Events: h.Events,
 		Active: h.GetActive(),
 	}
+	// last_response: {"code": 200, "status": "active", "message": "OK"}; code is null
+	// before the first delivery and status "unused".
+	if code, ok := h.LastResponse["code"].(float64); ok && code >= 0 && code < 1000 {
+		out.LastStatus = int(code)
+	}
+	var words []string
+	for _, k := range []string{"status", "message"} {
+		if v, ok := h.LastResponse[k].(string); ok && v != "" {
+			words = append(words, v)
+		}
+	}
+	out.LastResult = clip(strings.Join(words, ": "), 200)
+	return out
 }
 
 // repoSegment is what GitHub allows in owner and repository names. go-github puts them

@@ -548,3 +548,32 @@ func TestGitHubDotCom(t *testing.T) {
 		}
 	}
 }
+
+// A hook's last_response is the platform's view of the latest delivery: its status code
+// and GitHub's words; before any delivery the code is null.
+func TestHookLastResponse(t *testing.T) {
+	var list []map[string]any
+	if err := json.Unmarshal(testenv.Fixture(t, "github-api/hooks_list.go-scm.json"), &list); err != nil || len(list) == 0 {
+		t.Fatalf("fixture: %v", err)
+	}
+	failing, unused := map[string]any{}, map[string]any{}
+	for k, v := range list[0] {
+		failing[k], unused[k] = v, v
+	}
+	failing["last_response"] = map[string]any{"code": 502, "status": "active", "message": "Bad Gateway"}
+	unused["id"], unused["last_response"] = 2, map[string]any{"code": nil, "status": "unused", "message": nil}
+	body, _ := json.Marshal([]any{failing, unused})
+	f := newFake(t)
+	c, _ := f.client(t)
+	f.handle("GET /api/v3/repos/o/r/hooks", serveJSON(t, 200, body, nil))
+	hs, err := c.Hooks(context.Background(), "o/r")
+	if err != nil || len(hs) != 2 {
+		t.Fatalf("Hooks = %+v, %v", hs, err)
+	}
+	if hs[0].LastStatus != 502 || hs[0].LastResult != "active: Bad Gateway" {
+		t.Errorf("failing hook: status %d result %q", hs[0].LastStatus, hs[0].LastResult)
+	}
+	if hs[1].LastStatus != 0 || hs[1].LastResult != "unused" {
+		t.Errorf("unused hook: status %d result %q", hs[1].LastStatus, hs[1].LastResult)
+	}
+}

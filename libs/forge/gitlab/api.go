@@ -330,5 +330,9 @@ func hook(h *gl.ProjectHook) forge.Hook {
 	// GitLab disables failing hooks: alert_status is "executable" (or absent on old
 	// versions) for a hook that still fires.
 	active := h.AlertStatus == "" || h.AlertStatus == "executable"
-	return forge.Hook{ID: strconv.FormatInt(h.ID, 10), URL: h.URL, Events: ev, Active: active}
+	out := forge.Hook{ID: strconv.FormatInt(h.ID, 10), URL: h.URL, Events: ev, Active: active, DisabledUntil: h.DisabledUntil}
+	if !active {
+		out.LastResult = strings.ReplaceAll(h.AlertStatus, "_", " ") // "disabled", "temporarily disabled"
+	}
+	return out
 }

@@ -494,3 +494,23 @@ func TestTransportErrorIsUnavailable(t *testing.T) {
 		t.Errorf("public message %q should name the operation, not the transport", ae.Message)
 	}
 }
+
+// GitLab disables a hook that keeps failing: alert_status tells, and disabled_until when it
+// resumes by itself.
+func TestDisabledHook(t *testing.T) {
+	var list []map[string]any
+	if err := json.Unmarshal(testenv.Fixture(t, "gitlab-api/hooks_list.go-scm.json"), &list); err != nil || len(list) == 0 {
+		t.Fatalf("fixture: %v", err)
+	}
+	list[0]["alert_status"], list[0]["disabled_until"] = "temporarily_disabled", "2026-12-06T11:00:00Z"
+	body, _ := json.Marshal(list)
+	f := newFake(t, func(w http.ResponseWriter, _ *http.Request, _ int) { reply(w, 200, body, nil) })
+	hs, err := f.client(t).Hooks(context.Background(), "g/p")
+	if err != nil || len(hs) != 1 {
+		t.Fatalf("Hooks = %+v, %v", hs, err)
+	}
+	want := time.Date(2026, 12, 6, 11, 0, 0, 0, time.UTC)
+	if h := hs[0]; h.Active || h.LastResult != "temporarily disabled" || h.DisabledUntil == nil || !h.DisabledUntil.Equal(want) {
+		t.Errorf("hook = %+v, want inactive, temporarily disabled until %s", h, want)
+	}
+}
