@@ -95,7 +95,8 @@ func sixWith(t testing.TB, o sixOptions) (*proc, *api, map[string]string) {
 
 // deployByWebhook is the walking skeleton's scenario: a GitLab push for a local bare
 // repository ends with that commit's files under current/ on a real sshd target, the run
-// succeeded and its log stored; a second push deploys the next commit.
+// succeeded and its log stored; a second push deploys the next commit, and a rollback puts
+// the first release back.
 func deployByWebhook(t testing.TB, a *api) {
 	r := newRepo(t)
 	tg := newTarget(t)
@@ -130,6 +131,24 @@ func deployByWebhook(t testing.TB, a *api) {
 	}
 	if _, err := filepath.Glob(filepath.Join(tg.path, "releases", id)); err != nil {
 		t.Error(err)
+	}
+
+	// One click back: the first release is still on the target, so current switches back
+	// to it without a build or an upload.
+	var rb runView
+	a.must(http.StatusCreated, "POST", "/api/v1/runs/"+id+"/rollback", nil, &rb)
+	if got := a.awaitRun(rb.ID, defaultWait); got.Status != "succeeded" || got.Commit != first || got.ReleaseID != id {
+		t.Fatalf("rollback run = %+v, want succeeded with release %s\nlog:\n%s", got, id, a.logText(rb.ID))
+	}
+	if html := tg.current(t, "index.html"); html != "<h1>release 1</h1>\n" {
+		t.Errorf("after the rollback current/index.html = %q", html)
+	}
+	if rel := tg.currentRelease(t); rel != id {
+		t.Errorf("after the rollback current points at %q, want release %s", rel, id)
+	}
+	if log := a.logText(rb.ID); !strings.Contains(log, "nothing to build") || strings.Contains(log, "packaged") ||
+		!strings.Contains(log, "switched current back to releases/"+id) {
+		t.Errorf("rollback log:\n%s", log)
 	}
 }
 

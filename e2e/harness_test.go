@@ -244,6 +244,8 @@ type runView struct {
 	Error    string `json:"error"`
 	Commit   string `json:"commit"`
 	Progress int    `json:"progress"`
+	// ReleaseID is the release live after the run: its own, or a rollback's earlier one.
+	ReleaseID string `json:"release_id"`
 }
 
 // awaitRun polls run id until it is final.

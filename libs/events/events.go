@@ -59,6 +59,10 @@ type RunBuilt struct {
 	// its reference by digest (registry/repository@sha256:…), ArtifactSHA256 the digest's
 	// hex, and there is no file or URL. Empty for a tar.gz.
 	ArtifactKind string `json:"artifact_kind,omitempty"`
+	// RollbackRelease is set for a rollback of a file release: the id of the release,
+	// already under releases/ on every target, that current switches back to. There is
+	// no artifact then, and the other artifact fields describe the release's own.
+	RollbackRelease string `json:"rollback_release,omitempty"`
 }
 
 // ArtifactImage is RunBuilt.ArtifactKind for a container image.

@@ -55,8 +55,11 @@ type Run struct {
 	ArtifactPath   string
 	ArtifactSHA256 string `gorm:"column:artifact_sha256"`
 	ReleaseID      string
-	LockToken      int64
-	HeartbeatAt    *time.Time
+	// RollbackOf is, for a rollback, the earlier succeeded run whose release it puts back
+	// (no build: services/builder rollback.go); "" for every other run.
+	RollbackOf  string
+	LockToken   int64
+	HeartbeatAt *time.Time
 	// CancelRequestedAt is set when a user asked to cancel the run while a worker held it;
 	// the worker's next heartbeat fails and it finishes the run as cancelled.
 	CancelRequestedAt *time.Time

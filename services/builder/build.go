@@ -127,6 +127,9 @@ func (s *Service) heartbeat(ctx context.Context, cancel context.CancelCauseFunc,
 // then reuses the artifact an earlier run built from the same commit and plan, or runs the
 // plan's stages and packages what they leave.
 func (s *Service) produce(ctx context.Context, r runs.Run, logw *runlog.Writer, secrets map[string]string, progress chan<- int) (events.RunBuilt, error) {
+	if r.RollbackOf != "" { // nothing to build: rollback.go
+		return s.rollbackTo(ctx, r, logw)
+	}
 	p, _, err := s.loadProject(ctx, r.ProjectID)
 	if err != nil {
 		return events.RunBuilt{}, err
@@ -244,7 +247,7 @@ func (s *Service) produce(ctx context.Context, r runs.Run, logw *runlog.Writer, 
 func (s *Service) handOff(r runs.Run, lease coord.Lease, built events.RunBuilt, logw *runlog.Writer) {
 	ctx := context.Background()
 	built.LockKey, built.LockToken = lease.Key, lease.Token
-	if built.ArtifactKind == "" { // an image is pulled from its registry, not from here
+	if built.ArtifactKind == "" && built.RollbackRelease == "" { // an image is pulled from its registry, a rollback's release is on the targets
 		built.ArtifactURL = s.artifactURL(built.ArtifactPath) // signed download for a deployer elsewhere (artifacts.go)
 	}
 	if built.ManifestSHA256 != "" {

@@ -59,7 +59,7 @@ func (s *Service) deploy(ctx context.Context, ev events.RunBuilt) {
 	}
 	logw, err := runlog.NewWriter(ctx, s.db.DB, r.ID, nil)
 	if err != nil {
-		s.finish(r, lease, runs.StatusFailed, "open run log: "+err.Error())
+		s.finish(r, lease, runs.StatusFailed, "open run log: "+err.Error(), "")
 		return
 	}
 	dctx, cancel := context.WithCancelCause(ctx)
@@ -92,14 +92,14 @@ func (s *Service) deploy(ctx context.Context, ev events.RunBuilt) {
 		s.log.Error("close run log", "run", r.ID, "err", cerr)
 	}
 	if cancelBy != "" {
-		s.finish(r, lease, runs.StatusCancelled, "cancelled by "+cancelBy)
+		s.finish(r, lease, runs.StatusCancelled, "cancelled by "+cancelBy, "")
 		return
 	}
 	if err != nil {
-		s.finish(r, lease, runs.StatusFailed, "deploy failed: "+err.Error())
+		s.finish(r, lease, runs.StatusFailed, "deploy failed: "+err.Error(), "")
 		return
 	}
-	s.finish(r, lease, runs.StatusSucceeded, "")
+	s.finish(r, lease, runs.StatusSucceeded, "", release)
 }
 
 func (s *Service) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, id string, lease coord.Lease) {
@@ -125,13 +125,14 @@ func (s *Service) heartbeat(ctx context.Context, cancel context.CancelCauseFunc,
 	}
 }
 
-// finish records the run's outcome and frees the target lock, which lets the builder admit
-// the next queued run.
-func (s *Service) finish(r runs.Run, lease coord.Lease, status runs.Status, msg string) {
+// finish records the run's outcome, and for a success the release now live (the run's own,
+// or for a rollback the one it put back), and frees the target lock, which lets the builder
+// admit the next queued run.
+func (s *Service) finish(r runs.Run, lease coord.Lease, status runs.Status, msg, release string) {
 	ctx := context.Background()
 	err := s.db.Tx(ctx, func(tx *gorm.DB) error {
 		if status == runs.StatusSucceeded {
-			if err := tx.Model(&runs.Run{}).Where("id = ?", r.ID).Update("release_id", r.ID).Error; err != nil {
+			if err := tx.Model(&runs.Run{}).Where("id = ?", r.ID).Update("release_id", release).Error; err != nil {
 				return fmt.Errorf("record release: %w", err)
 			}
 		}
@@ -162,6 +163,9 @@ func (s *Service) ship(ctx context.Context, r runs.Run, ev events.RunBuilt, logw
 	}
 	if len(servers) == 0 {
 		return "", errors.New("the project has no target servers")
+	}
+	if ev.RollbackRelease != "" { // a release still on the targets: rollback.go
+		return s.switchBack(ctx, r, p, servers, ev, logw)
 	}
 	if ev.ArtifactKind == events.ArtifactImage { // a container image: docker.go
 		return s.shipImage(ctx, r, p, servers, ev, logw)
@@ -224,13 +228,10 @@ func (s *Service) ship(ctx context.Context, r runs.Run, ev events.RunBuilt, logw
 
 // stageOn connects to one server and puts the verified release in place beside the live one.
 func (s *Service) stageOn(ctx context.Context, sv server, l layout, ev events.RunBuilt, logw *runlog.Writer) (*host, error) {
-	t := sv.target()
-	cl, err := sshx.Dial(ctx, t, s.signer, s.cfg.DialTimeout)
+	h, err := s.connect(ctx, sv, logw)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", sv.Name, err)
+		return nil, err
 	}
-	h := &host{name: sv.Name, c: cl, out: logw.Stream(runlog.StreamStdout), errw: logw.Stream(runlog.StreamStderr)}
-	logw.Printf("%s: connected to %s@%s (host key verified)", sv.Name, sv.SSHUser, t.Addr())
 	f, err := os.Open(ev.ArtifactPath)
 	if err != nil {
 		return h, fmt.Errorf("open artifact: %w", err)
@@ -245,6 +246,17 @@ func (s *Service) stageOn(ctx context.Context, sv server, l layout, ev events.Ru
 	}
 	logw.Printf("%s: release staged and verified (sha256 %s)", sv.Name, got)
 	return h, nil
+}
+
+// connect opens an SSH connection to one server, its host key checked against the pinned one.
+func (s *Service) connect(ctx context.Context, sv server, logw *runlog.Writer) (*host, error) {
+	t := sv.target()
+	cl, err := sshx.Dial(ctx, t, s.signer, s.cfg.DialTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", sv.Name, err)
+	}
+	logw.Printf("%s: connected to %s@%s (host key verified)", sv.Name, sv.SSHUser, t.Addr())
+	return &host{name: sv.Name, c: cl, out: logw.Stream(runlog.StreamStdout), errw: logw.Stream(runlog.StreamStderr)}, nil
 }
 
 // discard removes a staged release from servers after a failed deploy, best effort.

@@ -28,6 +28,7 @@ var auditActions = map[string]string{
 	"PUT /api/v1/projects/:id":                            "project.update",
 	"DELETE /api/v1/projects/:id":                         "project.delete",
 	"POST /api/v1/projects/:id/runs":                      "run.start",
+	"POST /api/v1/runs/:id/rollback":                      "run.rollback",
 	"POST /api/v1/projects/:id/tickets":                   "ticket.create",
 	"PUT /api/v1/projects/:id/approval":                   "project.approval.update",
 	"POST /api/v1/projects/:id/trigger-token":             "trigger_token.rotate",

@@ -64,7 +64,8 @@ func requiredScope(method, route string) string {
 		return authn.ScopeWrite
 	case method == http.MethodGet || method == http.MethodHead || method == http.MethodOptions:
 		return authn.ScopeRead
-	case method == http.MethodPost && (route == "/api/v1/projects/:id/runs" || route == "/api/v1/runs/:id/cancel"):
+	case method == http.MethodPost && (route == "/api/v1/projects/:id/runs" || route == "/api/v1/runs/:id/cancel" ||
+		route == "/api/v1/runs/:id/rollback"):
 		return authn.ScopeDeploy
 	default:
 		return authn.ScopeWrite

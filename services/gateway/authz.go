@@ -76,6 +76,7 @@ const (
 	newProject                         // a role on the default group, where new projects go
 	deployProject                      // the project's deploy_role and server-group rules
 	deployRun                          // deployProject on the project of the run named by :id
+	rollbackRun                        // deployRun and the environment rules: a rollback is a deploy
 	deliveries                         // admin, or viewer of the ?project_id given
 	onTicket                           // see the ticket named by :id: a role on its project, or its approver (tickets_rules.go)
 	reviewTicket                       // approve or reject the ticket named by :id: its approver
@@ -136,6 +137,7 @@ var rules = map[string]rule{
 	"GET /api/v1/runs/:id/git":                            {kind: onRun, role: RoleViewer}, // merged refs, post-success git actions
 	"GET /api/v1/runs/:id/logs/ws":                        {kind: onRun, role: RoleViewer},
 	"POST /api/v1/runs/:id/cancel":                        {kind: deployRun},
+	"POST /api/v1/runs/:id/rollback":                      {kind: rollbackRun},
 	"GET /api/v1/runs/:id/artifact":                       {kind: onRun, role: RoleViewer},        // the artifact's manifest
 	"GET /api/v1/projects/:id/secrets":                    {kind: onProject, role: RoleDeveloper}, // names only, never values
 	"PUT /api/v1/projects/:id/secrets/:name":              {kind: onProject, role: RoleMaintainer},
@@ -272,7 +274,7 @@ func (s *Service) check(c *gin.Context, cl caller, r rule) error {
 		return s.mayOpenTerminal(ctx, cl, c.Param("id"))
 	case onTicket, reviewTicket, cancelTicket:
 		return s.ticketRule(ctx, cl, r.kind, c.Param("id"))
-	case deployRun:
+	case deployRun, rollbackRun:
 		var pid string
 		err := s.db.WithContext(ctx).Table("runs").Select("project_id").Where("id = ?", c.Param("id")).Scan(&pid).Error
 		if err != nil {
@@ -284,7 +286,10 @@ func (s *Service) check(c *gin.Context, cl caller, r rule) error {
 		if _, err := s.needProjectRole(ctx, cl, pid, RoleViewer); err != nil {
 			return notFoundAs(err, apperr.NotFound("run %s not found", c.Param("id")))
 		}
-		return s.mayDeploy(ctx, cl, pid)
+		if err := s.mayDeploy(ctx, cl, pid); err != nil || r.kind == deployRun {
+			return err
+		}
+		return s.needNoTicket(ctx, cl, pid) // a rollback changes what runs, like a deploy (docs/decisions.md)
 	case deliveries:
 		if cl.Admin {
 			return nil

@@ -66,6 +66,7 @@ var wantRole = map[string]string{
 	"GET /api/v1/runs/:id/git":                             "viewer",
 	"GET /api/v1/runs/:id/logs/ws":                         "viewer",
 	"POST /api/v1/runs/:id/cancel":                         "developer",
+	"POST /api/v1/runs/:id/rollback":                       "developer",
 	"GET /api/v1/runs/:id/artifact":                        "viewer",
 	"GET /api/v1/projects/:id/secrets":                     "developer",
 	"PUT /api/v1/projects/:id/secrets/:name":               "maintainer",
@@ -133,7 +134,8 @@ func (p principal) allowed(method, route string) bool {
 		switch {
 		case p.scopes == "read":
 			return false
-		case p.scopes == "deploy" && route != "/api/v1/projects/:id/runs" && route != "/api/v1/runs/:id/cancel":
+		case p.scopes == "deploy" && route != "/api/v1/projects/:id/runs" && route != "/api/v1/runs/:id/cancel" &&
+			route != "/api/v1/runs/:id/rollback":
 			return false
 		}
 	}
@@ -210,7 +212,7 @@ func (e *matrixEnv) seed() fixtures {
 	e.exec(`INSERT INTO server_group_rules (id, server_group_id, user_id, may_deploy) VALUES (?, ?, ?, TRUE)`, f["rule"], f["sgroup"], f["user"])
 	e.exec(`INSERT INTO project_secrets (id, project_id, name, value_sealed, created_at, updated_at) VALUES (?, ?, 'API_TOKEN', 'v1:x:y', ?, ?)`,
 		ids.New(), f["project"], now, now)
-	e.exec(`UPDATE runs SET artifact_manifest = '{"format":1}' WHERE id = ?`, f["run"])
+	e.exec(`UPDATE runs SET artifact_manifest = '{"format":1}', release_id = ? WHERE id = ?`, f["run"], f["run"])
 	e.exec(`INSERT INTO release_tickets (id, project_id, ref, commit_sha, title, status, source, requested_by, requester_id,
 		approvals_needed, expires_at) VALUES (?, ?, 'main', ?, 'release', 'pending', 'user', 'someone', ?, 1, ?)`,
 		f["ticket"], f["project"], strings.Repeat("ab", 20), f["user"], now.Add(time.Hour))

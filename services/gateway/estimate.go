@@ -108,7 +108,8 @@ type historyRow struct {
 }
 
 // history learns profiles from the last historyRuns succeeded runs of each project and of
-// each type, that finished before before (when not nil), in one query: a LIMITed, indexed
+// each type (rollbacks left out: they build nothing, so they would shorten every deploy's
+// estimate), that finished before before (when not nil), in one query: a LIMITed, indexed
 // read of runs per project (runs_project_status_finished_at) and per type
 // (runs_status_finished_at), joined to their stages by run_stages' primary key.
 func (s *Service) history(ctx context.Context, projects, types []string, before *time.Time) (profiles, error) {
@@ -158,7 +159,7 @@ func historyQuery(projects, types []string, before *time.Time) (string, []any) {
 	var args []any
 	branch := func(kind, grpCol, from, where, value string) {
 		parts = append(parts, fmt.Sprintf(`SELECT * FROM (SELECT '%s' AS kind, %s AS grp, r.id AS run_id, r.started_at, r.finished_at
- FROM %s WHERE %s = ? AND r.status = ? AND r.started_at IS NOT NULL AND r.finished_at IS NOT NULL%s
+ FROM %s WHERE %s = ? AND r.status = ? AND r.rollback_of = '' AND r.started_at IS NOT NULL AND r.finished_at IS NOT NULL%s
  ORDER BY r.finished_at DESC LIMIT %d) AS h%d`, kind, grpCol, from, where, cut, historyRuns, len(parts)))
 		args = append(args, value, runs.StatusSucceeded)
 		if before != nil {
@@ -189,7 +190,7 @@ func (s *Service) estimated(ctx context.Context, rows []runRow, bodies []RunBody
 	projSeen, typeSeen := map[string]bool{}, map[string]bool{}
 	var projects, types []string
 	for i, r := range rows {
-		if !all && r.Status.Final() {
+		if (!all && r.Status.Final()) || r.RollbackOf != "" { // a rollback's progress is its own: no history predicts it
 			continue
 		}
 		pick = append(pick, i)
@@ -295,6 +296,9 @@ type runEstimator struct {
 
 // apply sets b's progress and estimate as of now.
 func (l *runEstimator) apply(ctx context.Context, b *RunBody) error {
+	if b.RollbackOf != "" { // as in estimated
+		return nil
+	}
 	if !l.loaded {
 		var typ string
 		if err := l.s.db.WithContext(ctx).Table("projects").Select("type").Where("id = ?", b.ProjectID).Scan(&typ).Error; err != nil {

@@ -104,6 +104,7 @@ func (s *Service) Routes(e *gin.Engine) {
 	api.GET("/runs", s.listRuns)
 	api.GET("/runs/:id", s.getRun)
 	api.POST("/runs/:id/cancel", s.cancelRun)
+	api.POST("/runs/:id/rollback", s.rollbackRun)
 	api.GET("/runs/:id/logs", s.getLogs)
 	api.GET("/runs/:id/git", s.getRunGit)
 	api.GET("/runs/:id/logs/ws", s.streamLogs)

@@ -30,6 +30,7 @@ type RunBody struct {
 	Trigger     string     `json:"trigger"`
 	TriggeredBy string     `json:"triggered_by"`
 	ReleaseID   string     `json:"release_id"`
+	RollbackOf  string     `json:"rollback_of,omitempty"` // a rollback: the run whose release it puts back
 	CreatedAt   time.Time  `json:"created_at"`
 	StartedAt   *time.Time `json:"started_at"`
 	FinishedAt  *time.Time `json:"finished_at"`
@@ -44,7 +45,7 @@ type RunBody struct {
 func runBody(r runs.Run, project string) RunBody {
 	return RunBody{ID: r.ID, ProjectID: r.ProjectID, Project: project, Ref: r.Ref, Commit: r.CommitSHA,
 		Status: string(r.Status), Progress: r.Progress, Error: r.Error, Trigger: r.Trigger, TriggeredBy: r.TriggeredBy,
-		ReleaseID: r.ReleaseID, CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt,
+		ReleaseID: r.ReleaseID, RollbackOf: r.RollbackOf, CreatedAt: r.CreatedAt, StartedAt: r.StartedAt, FinishedAt: r.FinishedAt,
 		LogsPrunedAt: r.LogsPrunedAt}
 }
 
@@ -230,4 +231,43 @@ func (s *Service) cancelRun(c *gin.Context) {
 		return
 	}
 	c.JSON(http.StatusAccepted, r)
+}
+
+// rollbackRun requests a rollback to the release run :id deployed: a run of its project
+// that builds nothing and switches the targets back to that release (services/builder and
+// services/deployer rollback.go). It queues under the target lock like any run. Only a
+// succeeded run with a release can be rolled back to; whether that release is still on
+// every target is the deployer's to check, before it switches any.
+func (s *Service) rollbackRun(c *gin.Context) {
+	ctx := c.Request.Context()
+	if c.Request.ContentLength != 0 { // nothing to say but the run in the path
+		var req struct{}
+		if err := httpx.Bind(c, &req); err != nil {
+			httpx.Fail(c, s.log, err)
+			return
+		}
+	}
+	var r runs.Run
+	var project string
+	err := s.db.Tx(ctx, func(tx *gorm.DB) error {
+		old, err := runs.Get(tx, c.Param("id"))
+		if err != nil {
+			return err
+		}
+		if old.Status != runs.StatusSucceeded || old.ReleaseID == "" {
+			return apperr.Conflict("run %s did not deploy a release (it is %s); only a succeeded run can be rolled back to", old.ID, old.Status)
+		}
+		if err := tx.Table("projects").Select("name").Where("id = ?", old.ProjectID).Scan(&project).Error; err != nil {
+			return fmt.Errorf("load project: %w", err)
+		}
+		r = runs.Run{ProjectID: old.ProjectID, Ref: old.Ref, CommitSHA: old.CommitSHA, RollbackOf: old.ID,
+			Trigger: "rollback", TriggeredBy: currentUser(c).Username}
+		return runs.Request(tx, &r)
+	})
+	if err != nil {
+		httpx.Fail(c, s.log, err)
+		return
+	}
+	s.kick()
+	c.JSON(http.StatusCreated, runBody(r, project))
 }

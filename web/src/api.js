@@ -262,6 +262,8 @@ export const api = {
   startRun: (projectId, ref) => request('POST', `/projects/${enc(projectId)}/runs`, ref ? { ref } : {}),
   listRuns: ({ projectId, limit } = {}) => request('GET', `/runs${query({ project_id: projectId, limit })}`),
   getRun: (id) => request('GET', `/runs/${enc(id)}`),
+  cancelRun: (id) => request('POST', `/runs/${enc(id)}/cancel`),
+  rollbackRun: (id) => request('POST', `/runs/${enc(id)}/rollback`),
   runLogs: (id, after, limit = 1000) => request('GET', `/runs/${enc(id)}/logs${query({ after, limit })}`),
 
   publicKey: () => request('GET', '/ssh/public-key'),

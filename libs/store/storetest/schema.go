@@ -29,7 +29,7 @@ var schema = map[string][]string{
 	"runs": {"id", "project_id", "ref", "commit_sha", "status", "trigger", "triggered_by", "progress",
 		"error", "artifact_path", "artifact_sha256", "release_id", "lock_token", "heartbeat_at",
 		"created_at", "started_at", "finished_at", "updated_at", "cancel_requested_at", "cancel_requested_by",
-		"logs_pruned_at", "artifact_manifest"},
+		"logs_pruned_at", "artifact_manifest", "rollback_of"},
 	"run_logs":         {"run_id", "line", "ts", "stream", "text"},
 	"run_git":          {"run_id", "base_commit", "merged_commit", "merged_refs", "actions_state", "actions", "updated_at"},
 	"project_secrets":  {"id", "project_id", "name", "value_sealed", "created_at", "updated_at", "updated_by"},

@@ -66,6 +66,10 @@ export default {
     expectedTotal: 'A run takes about {d} ({basis})', expectedTypical: 'No earlier run had this stage: a typical stage\'s time',
     basis: { project: 'median of its last successful runs', type: 'median of this project type\'s last successful runs' },
     stageStatus: { running: 'running', succeeded: 'succeeded', failed: 'failed', cancelled: 'cancelled', skipped: 'skipped', pending: 'pending' },
+    release: 'Release', rollbackOf: 'Rolls back to', cancel: 'Cancel run', confirmCancel: 'Cancel this run? Its build or deploy processes are stopped; the target keeps the release it had.',
+    cancelRequested: 'Cancel requested', rollback: 'Roll back to this release',
+    confirmRollback: 'Switch the targets back to release {release} (commit {commit})? Nothing is built; it queues behind any deploy in progress.',
+    rollbackStarted: 'Rollback started as run {id}', actionFailed: 'Not done: {msg}',
   },
   secrets: {
     title: 'Build secrets', name: 'Name', value: 'Value', updated: 'Last set', by: 'By', empty: 'No build secrets.',

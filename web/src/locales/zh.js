@@ -66,6 +66,10 @@ export default {
     expectedTotal: '一次运行约需 {d}（{basis}）', expectedTypical: '以往的运行没有这个阶段：按一般阶段的耗时估计',
     basis: { project: '取最近成功运行的中位数', type: '取同类型项目最近成功运行的中位数' },
     stageStatus: { running: '运行中', succeeded: '成功', failed: '失败', cancelled: '已取消', skipped: '已跳过', pending: '等待中' },
+    release: '发布版本', rollbackOf: '回滚到', cancel: '取消运行', confirmCancel: '取消这次运行？构建或部署进程会被停止，目标服务器保留原有版本。',
+    cancelRequested: '已请求取消', rollback: '回滚到此版本',
+    confirmRollback: '将目标服务器切回版本 {release}（提交 {commit}）？不会重新构建；如有正在进行的部署，会排在其后。',
+    rollbackStarted: '回滚已开始，运行 {id}', actionFailed: '未完成：{msg}',
   },
   secrets: {
     title: '构建密钥', name: '名称', value: '值', updated: '最后设置', by: '设置人', empty: '没有构建密钥。',
