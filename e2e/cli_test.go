@@ -263,10 +263,32 @@ func TestCLILoginApplyDeploy(t *testing.T) {
 		t.Errorf("current points at %q, want %s", rel, id)
 	}
 
+	// rollback --follow puts the release back without building; the new run says whose it is.
+	res = c.mustRun("", "rollback", id, "--follow")
+	rb := runIDOf(t, res)
+	for _, want := range []string{"nothing to build", "switched current back to releases/" + id, "Run " + rb + " succeeded"} {
+		if !strings.Contains(res.output(), want) {
+			t.Errorf("rollback --follow output lacks %q\n%s", want, res)
+		}
+	}
+	a.must(http.StatusOK, "GET", "/api/v1/runs/"+rb, nil, &run)
+	if run.Status != "succeeded" || run.Trigger != "rollback" || run.ReleaseID != id || run.Commit != first {
+		t.Errorf("rollback run = %+v, want a succeeded rollback to release %s at %s", run, id, first)
+	}
+	if rel := tg.currentRelease(t); rel != id {
+		t.Errorf("after the rollback current points at %q, want %s", rel, id)
+	}
+
 	// A branch that does not exist: the build fails, the CLI says why and exits non-zero.
 	file = writeApplyFile(t, t.TempDir(), tg.sshd.Port, tg.sshd.HostKeyLine, r, "cli-site", "no-such-branch", tg.path)
 	c.mustRun("", "apply", "-f", file)
-	failedDeploy(t, a, c, tg, id, "cli-site", "no-such-branch")
+	failed := failedDeploy(t, a, c, tg, id, "cli-site", "no-such-branch")
+
+	// A failed run left no release: rollback to it is refused and starts nothing.
+	res = c.run("", "rollback", failed, "--follow")
+	if res.code == 0 || !strings.Contains(res.stderr, "only a succeeded run can be rolled back to") || strings.Contains(res.stdout, "started") {
+		t.Errorf("rollback to a failed run should be refused saying why\n%s", res)
+	}
 
 	// The server's port is closed: the deploy fails naming the server, current stays.
 	file = writeApplyFile(t, t.TempDir(), closedPort(t), tg.sshd.HostKeyLine, r, "cli-site", "main", tg.path)
@@ -287,8 +309,9 @@ func TestCLILoginApplyDeploy(t *testing.T) {
 }
 
 // failedDeploy runs `fabu deploy project --follow`, which must exit non-zero printing the
-// run's error (which must mention mention), and leave current at release.
-func failedDeploy(t *testing.T, a *api, c *cli, tg *target, release, project, mention string) {
+// run's error (which must mention mention), and leave current at release. It returns the
+// failed run's ID.
+func failedDeploy(t *testing.T, a *api, c *cli, tg *target, release, project, mention string) string {
 	t.Helper()
 	res := c.run("", "deploy", project, "--follow")
 	if res.code == 0 {
@@ -310,6 +333,7 @@ func failedDeploy(t *testing.T, a *api, c *cli, tg *target, release, project, me
 	if rel := tg.currentRelease(t); rel != release {
 		t.Errorf("after a failed run current points at %q, want %s", rel, release)
 	}
+	return id
 }
 
 // closedPort returns a loopback TCP port nothing listens on.

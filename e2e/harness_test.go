@@ -244,6 +244,7 @@ type runView struct {
 	Error    string `json:"error"`
 	Commit   string `json:"commit"`
 	Progress int    `json:"progress"`
+	Trigger  string `json:"trigger"`
 	// ReleaseID is the release live after the run: its own, or a rollback's earlier one.
 	ReleaseID string `json:"release_id"`
 }

@@ -17,10 +17,10 @@ import (
 	"fabu.dev/cmd/fabu/internal/client"
 )
 
-// Commands returns the login, apply and deploy commands, for the root command to register.
+// Commands returns the login, apply, deploy and rollback commands, for the root command to register.
 // Their errors are returned, not printed; the root command shows them and exits with 1.
 func Commands() []*cobra.Command {
-	return []*cobra.Command{loginCmd(), applyCmd(), deployCmd()}
+	return []*cobra.Command{loginCmd(), applyCmd(), deployCmd(), rollbackCmd()}
 }
 
 // httpClient bounds each request; log streaming is unaffected because the WebSocket library

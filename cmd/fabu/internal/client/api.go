@@ -145,6 +145,14 @@ func (c *Client) StartRun(ctx context.Context, projectID, ref string) (Run, erro
 	return run, err
 }
 
+// Rollback requests a run that puts the release of succeeded run runID back on its
+// servers (POST /api/v1/runs/:id/rollback).
+func (c *Client) Rollback(ctx context.Context, runID string) (Run, error) {
+	var run Run
+	err := c.do(ctx, "POST", "/api/v1/runs/"+url.PathEscape(runID)+"/rollback", nil, &run)
+	return run, err
+}
+
 // GetRun returns one run (GET /api/v1/runs/:id).
 func (c *Client) GetRun(ctx context.Context, runID string) (Run, error) {
 	var run Run

@@ -15,15 +15,19 @@ const (
 
 // Run is one deploy of one project revision, as GET /api/v1/runs/:id answers it.
 type Run struct {
-	ID         string     `json:"id"`
-	ProjectID  string     `json:"project_id"`
-	Project    string     `json:"project"`
-	Ref        string     `json:"ref"`
-	Commit     string     `json:"commit"`
-	Status     string     `json:"status"`
-	Progress   int        `json:"progress"` // percent, 0–100
-	Error      string     `json:"error"`
-	Trigger    string     `json:"trigger"`
+	ID        string `json:"id"`
+	ProjectID string `json:"project_id"`
+	Project   string `json:"project"`
+	Ref       string `json:"ref"`
+	Commit    string `json:"commit"`
+	Status    string `json:"status"`
+	Progress  int    `json:"progress"` // percent, 0–100
+	Error     string `json:"error"`
+	Trigger   string `json:"trigger"`
+	// ReleaseID is the release a succeeded run left on its servers, which a rollback can
+	// return to; RollbackOf is the run a rollback returns to.
+	ReleaseID  string     `json:"release_id,omitempty"`
+	RollbackOf string     `json:"rollback_of,omitempty"`
 	CreatedAt  time.Time  `json:"created_at"`
 	StartedAt  *time.Time `json:"started_at"`
 	FinishedAt *time.Time `json:"finished_at"`
