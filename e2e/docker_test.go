@@ -18,7 +18,8 @@ import (
 // with its registry password, a run builds the repository's Dockerfile with podman, pushes
 // to a registry behind that password, and the deployer runs the image over a real sshd on
 // this machine's podman, health-checked over HTTP. A second commit replaces the container;
-// a run of the first commit reuses its image and brings it back (rollback).
+// a run of the first commit reuses its image and brings it back, and a one-click rollback to
+// the second run starts that run's image again by digest.
 func TestDockerProjectEndToEnd(t *testing.T) {
 	containertest.Require(t)
 	reg := containertest.StartRegistry(t, "fabu-e2e", "e2e-registry-pass")
@@ -110,7 +111,7 @@ func TestDockerProjectEndToEnd(t *testing.T) {
 		t.Error("the registry password is in the run log")
 	}
 	r.commit(map[string]string{"www/index.html": "release two"})
-	deploy("main")
+	two := deploy("main")
 	if got := serves(); got != "release two" {
 		t.Fatalf("after the second run serves %q", got)
 	}
@@ -120,6 +121,18 @@ func TestDockerProjectEndToEnd(t *testing.T) {
 	}
 	if log := a.logText(back.ID); !strings.Contains(log, "reusing the image built for "+first) {
 		t.Errorf("the rollback run built again instead of reusing the image:\n%s", log)
+	}
+	// One-click rollback to the second run: its image comes back by digest, nothing is built.
+	var rb runView
+	a.must(http.StatusCreated, "POST", "/api/v1/runs/"+two.ID+"/rollback", nil, &rb)
+	if got := a.awaitRun(rb.ID, defaultWait); got.Status != "succeeded" || got.Commit != two.Commit {
+		t.Fatalf("rollback run = %+v, want succeeded at %s\nlog:\n%s", got, two.Commit, a.logText(rb.ID))
+	}
+	if got := serves(); got != "release two" {
+		t.Errorf("after the rollback to the second run serves %q, want release two", got)
+	}
+	if log := a.logText(rb.ID); !strings.Contains(log, "nothing to build") || strings.Contains(log, "stage build") {
+		t.Errorf("the rollback run built something:\n%s", log)
 	}
 	out, err := exec.Command("podman", "ps", "--filter", "label=fabu.project="+proj.ID, "--format", "{{.Names}}").Output()
 	if err != nil || len(strings.Fields(string(out))) != 1 {
