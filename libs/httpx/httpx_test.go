@@ -91,8 +91,8 @@ func TestHealthAndGracefulServe(t *testing.T) {
 	e := NewEngine(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ready := errors.New("redis down")
 	Health(e, Check{Name: "redis", Fn: func(context.Context) error { return ready }})
-	release := make(chan struct{})
-	e.GET("/slow", func(c *gin.Context) { <-release; c.String(200, "done") })
+	release, entered := make(chan struct{}), make(chan struct{})
+	e.GET("/slow", func(c *gin.Context) { close(entered); <-release; c.String(200, "done") })
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -137,13 +137,12 @@ func TestHealthAndGracefulServe(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		got <- string(b)
 	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for len(release) == 0 && time.Now().Before(deadline) {
-		// wait until the slow handler is running: the server counts it as active
-		if resp, err := http.Get(base + "/healthz"); err == nil {
-			resp.Body.Close()
-			break
-		}
+	// Shut down only once the slow handler runs: before that the request is not in flight
+	// (its connection may not even be accepted yet) and may rightly be refused.
+	select {
+	case <-entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the slow handler never started")
 	}
 	cancel()
 	close(release)
