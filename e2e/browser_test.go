@@ -22,7 +22,8 @@ import (
 // errors, the servers page and deploy key, deploying from the project page, the live log
 // against the stored one, a reload starting no second run, and a bad token sending the
 // browser back to login (e2e/browser/spa.test.js); a bookmarkable deploy link that starts
-// nothing until Confirm is pressed (e2e/browser/deploylink.test.js); a platform connection to a fake
+// nothing until Confirm is pressed, or with link_confirm off starts one run once the page is
+// shown and none when a ticket is needed (e2e/browser/deploylink.test.js); a platform connection to a fake
 // GitLab, its synced repositories, a project created from one with its refs in the deploy picker and
 // fabu's hook installed on it (e2e/browser/connections.test.js); the audit log page with its action
 // filter and CSV export (e2e/browser/audit.test.js); the account page's API tokens, a silent

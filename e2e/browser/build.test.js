@@ -11,7 +11,7 @@
 // TestBrowserDeploy. The project's build settings are restored afterwards.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { launch, newPage, screenshot, byTestId, fabuEnv, login, apiToken, apiGet } from './chromium.js'
+import { launch, newPage, screenshot, byTestId, fabuEnv, login, apiToken, apiGet, apiDo } from './chromium.js'
 
 const env = fabuEnv('build.test.js')
 const { skip } = env
@@ -20,16 +20,7 @@ let browser
 let token
 let original // the project as it was before this file, restored at the end
 
-async function api(method, path, body) {
-  const res = await fetch(env.at(`/api/v1${path}`), {
-    method,
-    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  })
-  const text = await res.text()
-  if (res.status >= 300) throw new Error(`${method} /api/v1${path} = ${res.status} ${text}`)
-  return text ? JSON.parse(text) : null
-}
+const api = (method, path, body) => apiDo(env, token, method, path, body)
 
 // waitRun polls the run until it has ended.
 async function waitRun(id) {

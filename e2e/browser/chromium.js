@@ -93,6 +93,26 @@ export async function apiGet(env, token, path) {
   return JSON.parse(text)
 }
 
+// apiSend sends method path (with an optional JSON body) to fabu's API with token and returns
+// the status, the text and, for a JSON answer, its decoded value.
+export async function apiSend(env, token, method, path, body) {
+  const res = await fetch(env.at(`/api/v1${path}`), {
+    method,
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  })
+  const text = await res.text()
+  return { status: res.status, text, json: text && res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : null }
+}
+
+// apiDo is apiSend for calls that must succeed: it throws on any status from 300 up and
+// returns the decoded answer (null for an empty one).
+export async function apiDo(env, token, method, path, body) {
+  const r = await apiSend(env, token, method, path, body)
+  if (r.status >= 300) throw new Error(`${method} /api/v1${path} = ${r.status} ${r.text}`)
+  return r.text ? JSON.parse(r.text) : null
+}
+
 // shownLog is the run log on screen: each line's number, text and whether it is tinted as stderr.
 export async function shownLog(page) {
   return page.$$eval(LOG_LINES, (els) =>

@@ -1,11 +1,14 @@
 // Checks the bookmarkable deploy link (/deploy/<project>?ref=…) in Chromium against a running
 // fabu: the project page shows and copies it; opening it signed out goes through the login
 // and back to it; opening and reloading it start nothing; only Confirm starts exactly one run
-// and lands on that run's page with its live log. Needs FABU_URL, FABU_USER, FABU_PASSWORD
+// and lands on that run's page with its live log. Then an owner switches the project's
+// environment rules to "deploy when opened" on the project page: the link starts exactly one
+// run once the page is visible (not while it is hidden), replacing itself in the history; and
+// when a deploy needs an approved ticket the link starts nothing and says why. Needs FABU_URL, FABU_USER, FABU_PASSWORD
 // and FABU_PROJECT (a configured, deployable project); run by the Go test TestBrowserDeploy.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { launch, newPage, screenshot, byTestId, fabuEnv, apiToken, apiGet, LOG_LINES } from './chromium.js'
+import { launch, newPage, screenshot, byTestId, fabuEnv, apiToken, apiGet, login, LOG_LINES, apiDo } from './chromium.js'
 
 const env = fabuEnv('deploylink.test.js')
 const { skip } = env
@@ -17,6 +20,8 @@ const SETTLE_MS = 1000
 let browser
 let token
 let project
+
+const api = (method, path, body) => apiDo(env, token, method, path, body)
 
 before(async () => {
   if (skip) return
@@ -95,6 +100,75 @@ test('a deploy link starts nothing when opened, signed out or in, or reloaded; C
     assert.deepEqual(await newRuns(), [runId], 'more than one run was started')
     assert.deepEqual(problems, [])
   } finally {
+    await context.close()
+  }
+})
+
+test('with link_confirm off the link deploys once the page is shown, and never when a ticket is needed', { skip, timeout: RUN_DEADLINE_MS + 60_000 }, async () => {
+  const { page, problems, context } = await newPage(browser)
+  const listRuns = async () => (await apiGet(env, token, `/runs?project_id=${encodeURIComponent(project.id)}&limit=200`)).map((r) => r.id)
+  const before = new Set(await listRuns())
+  const newRuns = async () => (await listRuns()).filter((id) => !before.has(id))
+  const linkPath = `/deploy/${encodeURIComponent(project.name)}`
+  try {
+    // The owner (admin) switches the link to deploy when opened in the environment rules.
+    await login(page, env)
+    await page.waitForURL((u) => u.pathname.startsWith('/projects'), { timeout: 15_000 })
+    await page.goto(env.at(`/projects/${encodeURIComponent(project.id)}`))
+    await page.waitForSelector(byTestId('link-confirm-off'), { timeout: 15_000 })
+    await page.click(byTestId('link-confirm-off'))
+    await page.click(byTestId('approvals-save'))
+    const deadline = Date.now() + 10_000
+    while ((await api('GET', `/projects/${encodeURIComponent(project.id)}/approval`)).link_confirm !== false) {
+      assert.ok(Date.now() < deadline, 'saving the rules did not switch link_confirm off')
+      await page.waitForTimeout(100)
+    }
+    assert.deepEqual(await newRuns(), [], 'saving the rules started a run')
+
+    // A page that is hidden (a background tab, a prerender) waits; shown, it starts one run.
+    await page.goto(env.at('/'))
+    // Every document of this tab reports itself hidden until the tab's session says shown.
+    await page.addInitScript(() => {
+      Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => (sessionStorage.getItem('fabu-test-shown') === '1' ? 'visible' : 'hidden') })
+    })
+    await page.goto(env.at(linkPath))
+    await page.waitForSelector(byTestId('deploy-link-auto'), { timeout: 15_000 })
+    await page.waitForTimeout(SETTLE_MS)
+    assert.deepEqual(await newRuns(), [], 'a hidden page started a run')
+    await page.evaluate(() => {
+      sessionStorage.setItem('fabu-test-shown', '1')
+      document.dispatchEvent(new Event('visibilitychange'))
+    })
+    await page.waitForURL((u) => /^\/runs\/[^/]+$/.test(u.pathname), { timeout: 15_000 })
+    const runId = decodeURIComponent(new URL(page.url()).pathname.split('/').pop())
+    assert.deepEqual(await newRuns(), [runId], 'showing the page did not start exactly the run shown')
+    const requested = await apiGet(env, token, `/runs/${encodeURIComponent(runId)}`)
+    assert.equal(requested.ref, project.branch || 'main')
+    // The run page replaced the link in the history: reloading it starts nothing more.
+    await page.reload()
+    await page.waitForSelector(byTestId('run-status'), { timeout: 15_000 })
+    await page.waitForFunction(
+      (sel) => ['succeeded', 'failed', 'cancelled'].includes(document.querySelector(sel)?.dataset.status),
+      byTestId('run-status'),
+      { timeout: RUN_DEADLINE_MS },
+    )
+    const run = await apiGet(env, token, `/runs/${encodeURIComponent(runId)}`)
+    assert.equal(run.status, 'succeeded', `run ${runId} ended as ${run.status}: ${run.error}`)
+    assert.deepEqual(await newRuns(), [runId], 'reloading the run page started another run')
+    await screenshot(page, 'deploylink-auto-run')
+
+    // When every deploy needs an approved ticket the link starts nothing and says why.
+    await api('PUT', `/projects/${encodeURIComponent(project.id)}/approval`, { approval: 'required' })
+    await page.goto(env.at(linkPath))
+    await page.waitForSelector(byTestId('deploy-link-ticket'), { timeout: 15_000 })
+    assert.match(await page.innerText(byTestId('deploy-link-ticket')), /release ticket/)
+    assert.equal(await page.$(byTestId('deploy-link-confirm')), null, 'a Confirm button is offered although a ticket is needed')
+    await page.waitForTimeout(SETTLE_MS)
+    assert.deepEqual(await newRuns(), [runId], 'the link started a run that needs a ticket')
+    await screenshot(page, 'deploylink-ticket')
+    assert.deepEqual(problems, [])
+  } finally {
+    await api('PUT', `/projects/${encodeURIComponent(project.id)}/approval`, { approval: 'none', link_confirm: true })
     await context.close()
   }
 })

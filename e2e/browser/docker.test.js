@@ -7,7 +7,7 @@
 // project and deletes it afterwards.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { launch, newPage, screenshot, byTestId, fabuEnv, login, apiToken } from './chromium.js'
+import { launch, newPage, screenshot, byTestId, fabuEnv, login, apiToken, apiSend } from './chromium.js'
 
 const env = fabuEnv('docker.test.js')
 const { skip } = env
@@ -20,15 +20,7 @@ let browser
 let token
 let project
 
-async function api(method, path, body) {
-  const res = await fetch(env.at(`/api/v1${path}`), {
-    method,
-    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  })
-  const text = await res.text()
-  return { status: res.status, text, json: text && res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : null }
-}
+const api = (method, path, body) => apiSend(env, token, method, path, body)
 
 before(async () => {
   if (skip) return

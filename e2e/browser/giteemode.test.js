@@ -8,7 +8,7 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { createHmac, randomBytes } from 'node:crypto'
-import { launch, newPage, screenshot, byTestId, fabuEnv, login, apiToken, apiGet } from './chromium.js'
+import { launch, newPage, screenshot, byTestId, fabuEnv, login, apiToken, apiGet, apiSend } from './chromium.js'
 
 const env = fabuEnv('giteemode.test.js')
 const { skip } = env
@@ -18,15 +18,7 @@ let browser
 let token
 let project
 
-async function api(method, path, body) {
-  const res = await fetch(env.at(`/api/v1${path}`), {
-    method,
-    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  })
-  const text = await res.text()
-  return { status: res.status, text, json: text && res.headers.get('content-type')?.includes('json') ? JSON.parse(text) : null }
-}
+const api = (method, path, body) => apiSend(env, token, method, path, body)
 
 // ping sends a Gitee test delivery whose X-Gitee-Token is the password itself or the
 // signature of a fresh timestamp, and returns the status and the verdict.

@@ -5,7 +5,7 @@
 // FABU_PROJECT); run by TestBrowserDeploy.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { launch, newPage, screenshot, byTestId, fabuEnv, login, apiToken, apiGet, pageErrors } from './chromium.js'
+import { launch, newPage, screenshot, byTestId, fabuEnv, login, apiToken, apiGet, pageErrors, apiDo } from './chromium.js'
 
 const env = fabuEnv('rollback.test.js')
 const { skip } = env
@@ -20,12 +20,7 @@ after(async () => {
   if (browser) await browser.close()
 })
 
-async function api(token, method, path) {
-  const res = await fetch(env.at(`/api/v1${path}`), { method, headers: { Authorization: `Bearer ${token}` } })
-  const text = await res.text()
-  if (res.status >= 300) throw new Error(`${method} /api/v1${path} = ${res.status} ${text}`)
-  return JSON.parse(text)
-}
+const api = (tok, method, path) => apiDo(env, tok, method, path)
 
 async function deployed(token, projectId) {
   const run = await api(token, 'POST', `/projects/${encodeURIComponent(projectId)}/runs`)

@@ -6,7 +6,7 @@
 // (an administrator) and FABU_PROJECT; run by the Go test TestBrowserDeploy.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { launch, newPage, screenshot, byTestId, fabuEnv, apiToken, apiGet } from './chromium.js'
+import { launch, newPage, screenshot, byTestId, fabuEnv, apiToken, apiGet, apiDo } from './chromium.js'
 
 const env = fabuEnv('tickets.test.js')
 const { skip } = env
@@ -19,16 +19,7 @@ let browser
 let token
 let project
 
-async function api(method, path, body) {
-  const res = await fetch(env.at(`/api/v1${path}`), {
-    method,
-    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  })
-  const text = await res.text()
-  if (res.status >= 300) throw new Error(`${method} /api/v1${path} = ${res.status} ${text}`)
-  return text ? JSON.parse(text) : null
-}
+const api = (method, path, body) => apiDo(env, token, method, path, body)
 
 async function signIn(page, who) {
   await page.goto(env.at('/login'))

@@ -37,8 +37,11 @@ type Rules struct {
 	DeployWindows   string // JSON []Window; "" for none (always open)
 	TimeZone        string
 	TicketTTLHours  int `gorm:"column:ticket_ttl_hours"`
-	UpdatedBy       string
-	UpdatedAt       time.Time
+	// LinkConfirm: the bookmarkable deploy link asks for a confirmation before it starts a
+	// run (true, the default) or starts it once the page is shown (false).
+	LinkConfirm bool
+	UpdatedBy   string
+	UpdatedAt   time.Time
 }
 
 // TableName tells GORM the table.
@@ -48,10 +51,11 @@ func (Rules) TableName() string { return "environment_rules" }
 const DefaultTTL = 7 * 24 * time.Hour
 
 // DefaultRules are the rules of a project without a row: no approval; maintainers approve
-// tickets that are asked for anyway; one approval; tickets live a week.
+// tickets that are asked for anyway; one approval; tickets live a week; deploy links ask
+// for a confirmation.
 func DefaultRules(projectID string) Rules {
 	return Rules{ProjectID: projectID, Approval: ApprovalNone, ApprovalRole: "maintainer", ApproverRole: "maintainer",
-		ApprovalsNeeded: 1, TicketTTLHours: int(DefaultTTL / time.Hour)}
+		ApprovalsNeeded: 1, TicketTTLHours: int(DefaultTTL / time.Hour), LinkConfirm: true}
 }
 
 // LoadRules returns project pid's rules (DefaultRules when it has none).

@@ -31,6 +31,7 @@ type ApprovalBody struct {
 	DeployWindows   []tickets.Window `json:"deploy_windows"`
 	TimeZone        string           `json:"time_zone"`
 	TicketTTLHours  int              `json:"ticket_ttl_hours"`
+	LinkConfirm     bool             `json:"link_confirm"` // the deploy link asks before it starts a run
 	UpdatedBy       string           `json:"updated_by,omitempty"`
 	// For the caller.
 	Role         string `json:"role"`          // the caller's role on the project
@@ -51,6 +52,7 @@ type approvalRequest struct {
 	DeployWindows   *[]tickets.Window `json:"deploy_windows"`
 	TimeZone        *string           `json:"time_zone"`
 	TicketTTLHours  *int              `json:"ticket_ttl_hours"`
+	LinkConfirm     *bool             `json:"link_confirm"`
 }
 
 func (s *Service) approvalRoutes(api gin.IRoutes) {
@@ -78,7 +80,7 @@ func (s *Service) getApproval(c *gin.Context) {
 func (s *Service) approvalBody(ctx context.Context, cl caller, pid string, r tickets.Rules) (ApprovalBody, error) {
 	out := ApprovalBody{Approval: r.Approval, ApprovalRole: r.ApprovalRole, ApproverRole: r.ApproverRole,
 		ApprovalsNeeded: r.ApprovalsNeeded, TimeZone: r.TimeZone, TicketTTLHours: r.TicketTTLHours, UpdatedBy: r.UpdatedBy,
-		DeployWindows: []tickets.Window{}}
+		LinkConfirm: r.LinkConfirm, DeployWindows: []tickets.Window{}}
 	if ws, err := tickets.ParseWindows(r.DeployWindows); err == nil && ws != nil {
 		out.DeployWindows = ws
 	}
@@ -194,6 +196,9 @@ func (s *Service) applyApproval(ctx context.Context, tx *gorm.DB, r *tickets.Rul
 			return apperr.Invalid("ticket_ttl_hours must be 1-8784 (a year)")
 		}
 		r.TicketTTLHours = *req.TicketTTLHours
+	}
+	if req.LinkConfirm != nil {
+		r.LinkConfirm = *req.LinkConfirm
 	}
 	if req.TimeZone != nil {
 		r.TimeZone = strings.TrimSpace(*req.TimeZone)

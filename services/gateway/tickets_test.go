@@ -74,6 +74,29 @@ func TestTicketPolicies(t *testing.T) {
 				t.Errorf("default rules as developer = %+v", acc)
 			}
 
+			// Deploy links ask for a confirmation unless an owner switches that off; the
+			// switch keeps the other rules and survives a change of them.
+			if !acc.LinkConfirm {
+				t.Errorf("default rules: link_confirm = false, want true")
+			}
+			if got := e.as("maintainer", "PUT", "/api/v1/projects/"+pid+"/approval", map[string]any{"link_confirm": false}, nil); got != 403 {
+				t.Errorf("maintainer switches link_confirm = %d, want 403", got)
+			}
+			if got := e.as("owner", "PUT", "/api/v1/projects/"+pid+"/approval", map[string]any{"link_confirm": "no"}, nil); got != 400 {
+				t.Errorf("link_confirm \"no\" = %d, want 400", got)
+			}
+			e.setRules(pid, map[string]any{"link_confirm": false})
+			e.setRules(pid, map[string]any{"approvals_needed": 2})
+			e.as("viewer", "GET", "/api/v1/projects/"+pid+"/approval", nil, &acc)
+			if acc.LinkConfirm || acc.ApprovalsNeeded != 2 || acc.Approval != "none" {
+				t.Errorf("after switching link_confirm off = %+v, want it off with 2 approvals and no policy", acc)
+			}
+			e.setRules(pid, map[string]any{"link_confirm": true, "approvals_needed": 1})
+			e.as("viewer", "GET", "/api/v1/projects/"+pid+"/approval", nil, &acc)
+			if !acc.LinkConfirm {
+				t.Errorf("after switching link_confirm on = %+v", acc)
+			}
+
 			// Only owners change the rules, with valid values.
 			if got := e.as("maintainer", "PUT", "/api/v1/projects/"+pid+"/approval", map[string]any{"approval": "none"}, nil); got != 403 {
 				t.Errorf("maintainer changes rules = %d, want 403", got)

@@ -52,7 +52,7 @@ var schema = map[string][]string{
 	"server_groups":         {"id", "name", "created_at"},
 	"server_group_rules":    {"id", "server_group_id", "user_id", "user_group_id", "may_deploy", "may_terminal"},
 	"environment_rules": {"project_id", "approval", "approval_role", "approver_role", "approver_group_id", "approvals_needed",
-		"deploy_windows", "time_zone", "ticket_ttl_hours", "updated_by", "updated_at"},
+		"deploy_windows", "time_zone", "ticket_ttl_hours", "link_confirm", "updated_by", "updated_at"},
 	"release_tickets": {"id", "project_id", "ref", "commit_sha", "title", "description", "status", "source", "requested_by",
 		"requester_id", "approvals_needed", "scheduled_at", "expires_at", "run_id", "delivery_id", "decided_at", "started_at",
 		"created_at", "updated_at"},

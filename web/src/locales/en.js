@@ -113,7 +113,9 @@ export default {
     title: 'Deploy from a link', project: 'Project', ref: 'Ref', defaultBranch: "(the project's branch)",
     hint: 'Opening this link starts nothing. Check the project and the ref, then confirm to start the deploy.',
     confirm: 'Confirm and deploy', notFound: 'No project named {name}.',
-    copy: 'Copy deploy link', copyHint: 'A bookmarkable link to this deploy (with the ref above, if any). Opening it only asks for confirmation.',
+    copy: 'Copy deploy link', copyHint: 'A bookmarkable link to this deploy (with the ref above, if any). Opening it asks for a confirmation unless the environment rules say it deploys when opened.',
+    autoHint: 'This project deploys when its link is opened: starting the run…',
+    ticketNeeded: 'This link cannot deploy now: {reason}. Open the project to request a release.', openProject: 'Open the project',
   },
   triggerLink: {
     title: 'CI trigger URL', active: 'A trigger URL is set.', none: 'No trigger URL yet.',
@@ -327,6 +329,8 @@ export default {
     noRole: 'none (user group only)', save: 'Save rules', saved: 'Rules saved', failed: 'Not saved: {msg}',
     youNeed: 'You need a ticket to deploy now', youDont: 'You may deploy without a ticket', youApprove: 'you approve tickets',
     days: 'Days', start: 'From', end: 'To',
+    linkConfirm: 'Deploy links', linkConfirmOn: 'ask for a confirmation', linkConfirmOff: 'deploy when opened',
+    linkConfirmHint: 'Whether opening the bookmarkable deploy link asks before it starts a run. Either way link prefetchers and crawlers never deploy, and a deploy that needs a ticket is not started.',
   },
   terminal: {
     title: 'Terminal', hangUp: 'Hang up', newSession: 'New session',

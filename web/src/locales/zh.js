@@ -113,7 +113,9 @@ export default {
     title: '通过链接部署', project: '项目', ref: '版本', defaultBranch: '（项目的默认分支）',
     hint: '打开此链接不会启动任何操作。请核对项目和版本，确认后才会开始部署。',
     confirm: '确认并部署', notFound: '没有名为 {name} 的项目。',
-    copy: '复制部署链接', copyHint: '可收藏的部署链接（若上方填写了版本则包含该版本）。打开后只会请求确认。',
+    copy: '复制部署链接', copyHint: '可收藏的部署链接（若上方填写了版本则包含该版本）。打开后会请求确认，除非环境规则设为打开即部署。',
+    autoHint: '本项目打开部署链接即部署：正在启动部署…',
+    ticketNeeded: '此链接现在无法部署：{reason}。请打开项目申请发布。', openProject: '打开项目',
   },
   triggerLink: {
     title: 'CI 触发地址', active: '已设置触发地址。', none: '尚未设置触发地址。',
@@ -327,6 +329,8 @@ export default {
     noRole: '无（仅用户组）', save: '保存规则', saved: '规则已保存', failed: '未保存：{msg}',
     youNeed: '你现在部署需要发布单', youDont: '你可以直接部署', youApprove: '你可以审批发布单',
     days: '日期', start: '开始', end: '结束',
+    linkConfirm: '部署链接', linkConfirmOn: '打开后需要确认', linkConfirmOff: '打开即部署',
+    linkConfirmHint: '打开可收藏的部署链接时，是否先确认再启动部署。无论哪种方式，链接预取和爬虫都不会触发部署；需要发布单的部署也不会启动。',
   },
   terminal: {
     title: '终端', hangUp: '挂断', newSession: '新会话',
