@@ -23,6 +23,24 @@ let project
 
 const api = (method, path, body) => apiDo(env, token, method, path, body)
 
+// runsSince tracks the runs of the project started after it is called.
+async function runsSince() {
+  const listRuns = async () => (await apiGet(env, token, `/runs?project_id=${encodeURIComponent(project.id)}&limit=200`)).map((r) => r.id)
+  const seen = new Set(await listRuns())
+  return async () => (await listRuns()).filter((id) => !seen.has(id))
+}
+
+// endsSucceeded waits until the run page shows run runId finished and checks it succeeded.
+async function endsSucceeded(page, runId) {
+  await page.waitForFunction(
+    (sel) => ['succeeded', 'failed', 'cancelled'].includes(document.querySelector(sel)?.dataset.status),
+    byTestId('run-status'),
+    { timeout: RUN_DEADLINE_MS },
+  )
+  const run = await apiGet(env, token, `/runs/${encodeURIComponent(runId)}`)
+  assert.equal(run.status, 'succeeded', `run ${runId} ended as ${run.status}: ${run.error}`)
+}
+
 before(async () => {
   if (skip) return
   browser = await launch()
@@ -37,9 +55,7 @@ after(async () => {
 test('a deploy link starts nothing when opened, signed out or in, or reloaded; Confirm starts exactly one run and opens it', { skip, timeout: RUN_DEADLINE_MS + 60_000 }, async () => {
   const { context, page, problems } = await newPage(browser)
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(env.url).origin })
-  const listRuns = async () => (await apiGet(env, token, `/runs?project_id=${encodeURIComponent(project.id)}&limit=200`)).map((r) => r.id)
-  const before = new Set(await listRuns())
-  const newRuns = async () => (await listRuns()).filter((id) => !before.has(id))
+  const newRuns = await runsSince()
   const ref = project.branch || 'main'
   const linkPath = `/deploy/${encodeURIComponent(project.name)}?ref=${encodeURIComponent(ref)}`
   const onLink = (u) => u.pathname === `/deploy/${encodeURIComponent(project.name)}` && u.searchParams.get('ref') === ref
@@ -86,13 +102,7 @@ test('a deploy link starts nothing when opened, signed out or in, or reloaded; C
     const requested = await apiGet(env, token, `/runs/${encodeURIComponent(runId)}`)
     assert.equal(requested.ref, ref)
     assert.equal(requested.trigger, 'manual')
-    await page.waitForFunction(
-      (sel) => ['succeeded', 'failed', 'cancelled'].includes(document.querySelector(sel)?.dataset.status),
-      byTestId('run-status'),
-      { timeout: RUN_DEADLINE_MS },
-    )
-    const run = await apiGet(env, token, `/runs/${encodeURIComponent(runId)}`)
-    assert.equal(run.status, 'succeeded', `run ${runId} ended as ${run.status}: ${run.error}`)
+    await endsSucceeded(page, runId)
     assert.ok((await page.$$(LOG_LINES)).length > 0, 'the run page shows no log line')
     await screenshot(page, 'deploylink-run')
 
@@ -106,9 +116,7 @@ test('a deploy link starts nothing when opened, signed out or in, or reloaded; C
 
 test('with link_confirm off the link deploys once the page is shown, and never when a ticket is needed', { skip, timeout: RUN_DEADLINE_MS + 60_000 }, async () => {
   const { page, problems, context } = await newPage(browser)
-  const listRuns = async () => (await apiGet(env, token, `/runs?project_id=${encodeURIComponent(project.id)}&limit=200`)).map((r) => r.id)
-  const before = new Set(await listRuns())
-  const newRuns = async () => (await listRuns()).filter((id) => !before.has(id))
+  const newRuns = await runsSince()
   const linkPath = `/deploy/${encodeURIComponent(project.name)}`
   try {
     // The owner (admin) switches the link to deploy when opened in the environment rules.
@@ -144,18 +152,17 @@ test('with link_confirm off the link deploys once the page is shown, and never w
     assert.deepEqual(await newRuns(), [runId], 'showing the page did not start exactly the run shown')
     const requested = await apiGet(env, token, `/runs/${encodeURIComponent(runId)}`)
     assert.equal(requested.ref, project.branch || 'main')
-    // The run page replaced the link in the history: reloading it starts nothing more.
+    // Reloading the run page starts nothing more, and the run page replaced the link in the
+    // history: going back does not open the link again.
     await page.reload()
     await page.waitForSelector(byTestId('run-status'), { timeout: 15_000 })
-    await page.waitForFunction(
-      (sel) => ['succeeded', 'failed', 'cancelled'].includes(document.querySelector(sel)?.dataset.status),
-      byTestId('run-status'),
-      { timeout: RUN_DEADLINE_MS },
-    )
-    const run = await apiGet(env, token, `/runs/${encodeURIComponent(runId)}`)
-    assert.equal(run.status, 'succeeded', `run ${runId} ended as ${run.status}: ${run.error}`)
-    assert.deepEqual(await newRuns(), [runId], 'reloading the run page started another run')
+    await endsSucceeded(page, runId)
     await screenshot(page, 'deploylink-auto-run')
+    await page.goBack()
+    await page.waitForURL((u) => !u.pathname.startsWith('/runs/'), { timeout: 15_000 })
+    assert.notEqual(new URL(page.url()).pathname, linkPath, 'going back opened the deploy link again')
+    await page.waitForTimeout(SETTLE_MS)
+    assert.deepEqual(await newRuns(), [runId], 'reloading the run page or going back started another run')
 
     // When every deploy needs an approved ticket the link starts nothing and says why.
     await api('PUT', `/projects/${encodeURIComponent(project.id)}/approval`, { approval: 'required' })
