@@ -99,3 +99,56 @@ func RedactURL(raw string) string {
 	}
 	return raw[:scheme+3] + "****" + rest[at:]
 }
+
+// SplitUserinfo takes the credentials out of a repository URL: it returns the URL without
+// them and the user info as written in it (still percent-encoded). The whole user info of
+// an http(s) URL is a credential (a token may stand alone as the user name); in other URLs
+// (ssh://git@host/…) the user name is a login, not a secret, and only user info with a
+// password is taken out. Any other URL is returned unchanged with "". The rest of the URL is
+// kept byte for byte, so JoinUserinfo(SplitUserinfo(raw)) == raw.
+func SplitUserinfo(raw string) (bare, userinfo string) {
+	scheme := strings.Index(raw, "://")
+	if scheme < 0 {
+		return raw, ""
+	}
+	rest := raw[scheme+3:]
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	at := strings.LastIndex(rest[:end], "@")
+	if at <= 0 {
+		return raw, ""
+	}
+	info := rest[:at]
+	httpish := strings.EqualFold(raw[:scheme], "https") || strings.EqualFold(raw[:scheme], "http")
+	if !httpish && !strings.Contains(info, ":") {
+		return raw, ""
+	}
+	return raw[:scheme+3] + rest[at+1:], info
+}
+
+// JoinUserinfo puts user info taken out by SplitUserinfo back into bare, for the one git
+// process that needs it (which gets it through SplitCredentials, never on its argv).
+func JoinUserinfo(bare, userinfo string) string {
+	scheme := strings.Index(bare, "://")
+	if userinfo == "" || scheme < 0 {
+		return bare
+	}
+	return bare[:scheme+3] + userinfo + "@" + bare[scheme+3:]
+}
+
+// SameOrigin reports whether two repository URLs (without user info) name the same scheme,
+// host and port: credentials stored for one may be sent to the other. Only URLs with a
+// scheme and host have an origin.
+func SameOrigin(a, b string) bool {
+	ua, err := url.Parse(a)
+	if err != nil || ua.Host == "" || ua.Scheme == "" {
+		return false
+	}
+	ub, err := url.Parse(b)
+	if err != nil || ub.Host == "" {
+		return false
+	}
+	return strings.EqualFold(ua.Scheme, ub.Scheme) && strings.EqualFold(ua.Host, ub.Host)
+}

@@ -31,6 +31,10 @@ type Config struct {
 	// DSN is a PostgreSQL connection string (URL or key=value) for "postgres", and a file
 	// path (or ":memory:") for "sqlite"; fabu adds the SQLite pragmas it needs itself.
 	DSN string
+	// Sealer seals and opens secrets that migrations move between columns (migration 21
+	// takes credentials out of repository URLs). nil is fine while the database holds no
+	// such value; otherwise Migrate fails and says which keys it needs.
+	Sealer Sealer
 }
 
 // Validate reports whether cfg names a known driver and a DSN.
@@ -51,6 +55,7 @@ type DB struct {
 	*gorm.DB
 	// Driver is the Config.Driver the database was opened with.
 	Driver string
+	sealer Sealer // Config.Sealer, for migrations that seal
 }
 
 // SlowQuery is the duration from which a query is logged as slow.
@@ -89,7 +94,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s database: %w", cfg.Driver, err)
 	}
-	db := &DB{DB: gdb, Driver: cfg.Driver}
+	db := &DB{DB: gdb, Driver: cfg.Driver, sealer: cfg.Sealer}
 	sqlDB, err := gdb.DB()
 	if err != nil {
 		return nil, fmt.Errorf("open %s database: %w", cfg.Driver, err)
