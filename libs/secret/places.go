@@ -33,4 +33,6 @@ func CheckBuildSecretName(name string) error {
 // user info (user:token) taken out of its git_url and kept in projects.git_credentials_sealed,
 // so that the URL viewers see carries none. The gateway and the database migration seal
 // there; the builder, the webhook service and the gateway's ls-remote open there.
-func GitCredentialsPlace(projectID string) string { return "projects/" + projectID + "/git_credentials" }
+func GitCredentialsPlace(projectID string) string {
+	return "projects/" + projectID + "/git_credentials"
+}
