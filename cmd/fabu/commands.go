@@ -40,7 +40,11 @@ func newUpCmd() *cobra.Command {
 				return fmt.Errorf("create data dir: %w", err)
 			}
 			ctx := cmd.Context()
-			db, err := openStore(ctx, store.Config{Driver: store.SQLite, DSN: filepath.Join(cfg.DataDir, "fabu.db")})
+			keys, err := loadKeyring(cfg, true)
+			if err != nil {
+				return err
+			}
+			db, err := openStore(ctx, store.Config{Driver: store.SQLite, DSN: filepath.Join(cfg.DataDir, "fabu.db"), Sealer: keys})
 			if err != nil {
 				return err
 			}
@@ -49,10 +53,6 @@ func newUpCmd() *cobra.Command {
 			defer b.Close()
 			co := coordmem.New()
 			defer co.Close()
-			keys, err := loadKeyring(cfg, true)
-			if err != nil {
-				return err
-			}
 			log.Info("embedded mode", "data_dir", cfg.DataDir)
 			return runProcess(ctx, cfg, &stack{keys: keys, db: db, bus: b, coord: co, log: log}, serviceNames)
 		},
@@ -83,7 +83,15 @@ func newServeCmd() *cobra.Command {
 				return fmt.Errorf("serve needs --postgres and --kafka (or FABU_POSTGRES, FABU_KAFKA)")
 			}
 			ctx := cmd.Context()
-			db, err := openStore(ctx, store.Config{Driver: store.Postgres, DSN: cfg.Postgres})
+			var keys *secret.Keyring
+			if slices.Contains(names, "gateway") || slices.Contains(names, "webhook") || slices.Contains(names, "auth") ||
+				slices.Contains(names, "builder") || slices.Contains(names, "deployer") { // registry passwords
+				if keys, err = loadKeyring(cfg, false); err != nil {
+					return err
+				}
+			}
+			// Migrations that seal (repository credentials) use the keys when the process has them.
+			db, err := openStore(ctx, store.Config{Driver: store.Postgres, DSN: cfg.Postgres, Sealer: sealerOf(keys)})
 			if err != nil {
 				return err
 			}
@@ -101,13 +109,6 @@ func newServeCmd() *cobra.Command {
 				return err
 			}
 			defer closeCoord()
-			var keys *secret.Keyring
-			if slices.Contains(names, "gateway") || slices.Contains(names, "webhook") || slices.Contains(names, "auth") ||
-				slices.Contains(names, "builder") || slices.Contains(names, "deployer") { // registry passwords
-				if keys, err = loadKeyring(cfg, false); err != nil {
-					return err
-				}
-			}
 			return runProcess(ctx, cfg, &stack{keys: keys, db: db, bus: kb, coord: co, log: log}, names)
 		},
 	}
@@ -177,6 +178,14 @@ func redisOptions(s string) (*goredis.Options, error) {
 	return &goredis.Options{Addr: s}, nil
 }
 
+// sealerOf is keys as a store.Sealer: nil (not a nil pointer in an interface) without keys.
+func sealerOf(keys *secret.Keyring) store.Sealer {
+	if keys == nil {
+		return nil
+	}
+	return keys
+}
+
 // openStore opens the database and applies pending migrations.
 func openStore(ctx context.Context, cfg store.Config) (*store.DB, error) {
 	db, err := store.Open(ctx, cfg)
@@ -210,6 +219,11 @@ func newMigrateCmd() *cobra.Command {
 				sc = store.Config{Driver: store.SQLite, DSN: filepath.Join(cfg.DataDir, "fabu.db")}
 			}
 			ctx := cmd.Context()
+			// Migration 21 seals the credentials it takes out of repository URLs: with the
+			// master keys when they are configured, else it refuses if there are any.
+			if keys, kerr := loadKeyring(cfg, sc.Driver == store.SQLite); kerr == nil {
+				sc.Sealer = keys
+			}
 			db, err := store.Open(ctx, sc)
 			if err != nil {
 				return err

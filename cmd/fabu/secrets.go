@@ -31,6 +31,7 @@ var sealedColumns = []sealedColumn{
 	{"forge_connections", "id", "token_sealed", gateway.TokenPlace},
 	{"auth_signing_keys", "kid", "private_key_sealed", auth.KeyPlace},
 	{"project_secrets", "id", "value_sealed", secret.BuildSecretPlace},
+	{"projects", "id", "git_credentials_sealed", secret.GitCredentialsPlace},
 }
 
 // reseal re-wraps every value not wrapped with keys' newest key, in one transaction, and
@@ -105,6 +106,7 @@ the file once everything is re-sealed.`,
 			if err != nil {
 				return err
 			}
+			sc.Sealer = keys
 			db, err := openStore(ctx, sc)
 			if err != nil {
 				return err

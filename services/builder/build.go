@@ -145,7 +145,11 @@ func (s *Service) produce(ctx context.Context, r runs.Run, logw *runlog.Writer, 
 	out := logw.Stream(runlog.StreamStdout)
 	start := time.Now()
 	logw.Printf("fetching %s", redactURL(p.GitURL))
-	mirror, err := s.ws.Mirror(ctx, orDefault(p.Platform, "git"), orDefault(p.Namespace, "default"), p.Name, p.GitURL, out)
+	remote, err := s.remoteURL(p) // credentials.go
+	if err != nil {
+		return events.RunBuilt{}, fmt.Errorf("fetch repository: %w", err)
+	}
+	mirror, err := s.ws.Mirror(ctx, orDefault(p.Platform, "git"), orDefault(p.Namespace, "default"), p.Name, remote, out)
 	if err != nil {
 		return events.RunBuilt{}, fmt.Errorf("fetch repository: %w", err)
 	}

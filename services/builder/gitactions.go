@@ -196,6 +196,12 @@ func (s *Service) runGitActions(ctx context.Context, r runs.Run, p project, acts
 	}()
 	commit := r.CommitSHA
 	logw.Printf("post-success git actions for %s: fetching %s", commit, workspace.Redact(p.GitURL))
+	remote, err := s.remoteURL(p) // credentials.go
+	if err != nil {
+		logw.Printf("warning: git actions skipped: %v", err)
+		return nil, err
+	}
+	p.GitURL = remote // for git only: the fetch and the pushes below; logs show URLs through Redact
 	mirror, err := s.ws.Mirror(ctx, orDefault(p.Platform, "git"), orDefault(p.Namespace, "default"), p.Name, p.GitURL, logw.Stream(runlog.StreamStdout))
 	if err != nil {
 		logw.Printf("warning: git actions skipped: fetch repository: %v", err)

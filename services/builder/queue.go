@@ -25,15 +25,18 @@ import (
 
 // project is what the builder reads of a project and its targets.
 type project struct {
-	ID         string
-	Name       string
-	GitURL     string
-	Platform   string
-	Namespace  string
-	Type       string
-	SourceDir  string
-	Branch     string
-	DeployPath string
+	ID     string
+	Name   string
+	GitURL string // without user info
+	// GitCredentialsSealed is the repository's user info, sealed for
+	// secret.GitCredentialsPlace; remoteURL puts it back for git.
+	GitCredentialsSealed string
+	Platform             string
+	Namespace            string
+	Type                 string
+	SourceDir            string
+	Branch               string
+	DeployPath           string
 	// Build settings (see pipeline.ProjectSettings); BuildEnv is a JSON object and
 	// Pipeline the project's pipeline as JSON, both "" when unset.
 	BuildProfile   string

@@ -166,6 +166,9 @@ func (s *Service) applyProject(tx *gorm.DB, p ApplyProject) (Applied, error) {
 	if err := s.applyDockerPassword(&m, old, p.ProjectBody); err != nil { // docker.go
 		return Applied{}, err
 	}
+	if err := s.sealGitCredentials(&m, old, p.RemoveCredentials); err != nil { // gitcreds.go
+		return Applied{}, err
+	}
 	if action == "updated" {
 		var cur []projectServer
 		if err := tx.Where("project_id = ?", m.ID).Order("server_id").Find(&cur).Error; err != nil {

@@ -32,6 +32,7 @@ type env struct {
 	db    *store.DB
 	srv   *httptest.Server
 	kicks atomic.Int32
+	keys  *secret.Keyring // the gateway's Config.Secrets
 }
 
 func newEnv(t *testing.T, driver string) *env {
@@ -61,6 +62,7 @@ func newEnvWith(t *testing.T, driver string, configure func(*Config)) *env {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg := Config{Secrets: testKeyring(t), LogPoll: 20 * time.Millisecond}
 	configure(&cfg)
+	e.keys = cfg.Secrets
 	s, err := New(cfg, db, log, func() { e.kicks.Add(1) })
 	if err != nil {
 		t.Fatal(err)

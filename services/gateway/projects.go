@@ -27,22 +27,25 @@ import (
 
 // Project is a deployable project as stored in the projects table.
 type Project struct {
-	ID                  string `gorm:"primaryKey"`
-	Name                string
-	GitURL              string
-	Platform            string
-	Namespace           string
-	Type                string
-	SourceDir           string
-	Branch              string
-	DeployPath          string
-	KeepReleases        int
-	WebhookSecretSealed string
-	WebhookMode         string // "" (the platform's default) or "password" (Gitee's password mode)
-	TriggerBranches     string // newline-separated globs; empty: the project's branch
-	TriggerTags         string // newline-separated globs; empty: tags never deploy
-	TriggerKeyword      string // a commit message must contain it; empty: no keyword needed
-	TriggerKeywordScope string // "head" (the pushed head commit) or "any" (any commit pushed)
+	ID     string `gorm:"primaryKey"`
+	Name   string
+	GitURL string // without user info: credentials are in GitCredentialsSealed
+	// GitCredentialsSealed is the user info (user:token) of the repository URL, sealed for
+	// secret.GitCredentialsPlace (gitcreds.go); "" for none.
+	GitCredentialsSealed string
+	Platform             string
+	Namespace            string
+	Type                 string
+	SourceDir            string
+	Branch               string
+	DeployPath           string
+	KeepReleases         int
+	WebhookSecretSealed  string
+	WebhookMode          string // "" (the platform's default) or "password" (Gitee's password mode)
+	TriggerBranches      string // newline-separated globs; empty: the project's branch
+	TriggerTags          string // newline-separated globs; empty: tags never deploy
+	TriggerKeyword       string // a commit message must contain it; empty: no keyword needed
+	TriggerKeywordScope  string // "head" (the pushed head commit) or "any" (any commit pushed)
 	// Build settings: strings so that a Project stays comparable (apply compares them).
 	// BuildEnv is a JSON object of plain variables, Pipeline compact JSON in the form of
 	// .fabu.yml; both "" when unset.
@@ -67,6 +70,9 @@ type Project struct {
 	HookID       string `gorm:"->"`
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+	// credentials is the user info split from a URL given to save, until it is sealed
+	// (gitcreds.go); never stored as such.
+	credentials string
 }
 
 // TableName tells GORM the table.
@@ -84,17 +90,23 @@ func (projectServer) TableName() string { return "project_servers" }
 // TriggerKeyword is a pointer so that leaving it out keeps the default ("devops") while
 // "" switches the keyword off.
 type ProjectBody struct {
-	ID               string   `json:"id,omitempty"`
-	Name             string   `json:"name"`
-	GitURL           string   `json:"git_url"`
-	Type             string   `json:"type"`
-	SourceDir        string   `json:"source_dir"`
-	Branch           string   `json:"branch"`
-	DeployPath       string   `json:"deploy_path"`
-	KeepReleases     int      `json:"keep_releases,omitempty"`
-	ServerIDs        []string `json:"server_ids"`
-	WebhookSecret    string   `json:"webhook_secret,omitempty"`
-	HasWebhookSecret bool     `json:"has_webhook_secret"`
+	ID     string `json:"id,omitempty"`
+	Name   string `json:"name"`
+	GitURL string `json:"git_url"`
+	// HasCredentials tells whether the repository's credentials are stored: the user info
+	// of a URL given with one (https://user:token@host/…) is sealed apart from it and never
+	// shown. RemoveCredentials (write-only) drops them; a URL without user info on the same
+	// host keeps them.
+	HasCredentials    bool     `json:"has_credentials"`
+	RemoveCredentials bool     `json:"remove_credentials,omitempty"`
+	Type              string   `json:"type"`
+	SourceDir         string   `json:"source_dir"`
+	Branch            string   `json:"branch"`
+	DeployPath        string   `json:"deploy_path"`
+	KeepReleases      int      `json:"keep_releases,omitempty"`
+	ServerIDs         []string `json:"server_ids"`
+	WebhookSecret     string   `json:"webhook_secret,omitempty"`
+	HasWebhookSecret  bool     `json:"has_webhook_secret"`
 	// WebhookMode is how the project's hook proves the secret, for platforms with a choice:
 	// "signature" (Gitee's signed timestamp, the mode fabu installs hooks in) or "password"
 	// (Gitee's password mode, for a hook made by hand with a password). Shown as
@@ -162,8 +174,9 @@ var scpURL = regexp.MustCompile(`^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[A-Za-z0-9._/~-
 // validGitURL accepts the URL forms git clones from, without whitespace or control
 // characters, and returns the repository's namespace (its path without the last part).
 func validGitURL(raw string) (string, error) {
+	shown := gitref.RedactURL(raw) // errors never repeat a token
 	if raw == "" || len(raw) > 2048 || strings.ContainsAny(raw, " \t\r\n\x00") || strings.HasPrefix(raw, "-") {
-		return "", apperr.Invalid("git_url %q is not a repository URL", raw)
+		return "", apperr.Invalid("git_url %q is not a repository URL", shown)
 	}
 	var p string
 	switch {
@@ -171,13 +184,13 @@ func validGitURL(raw string) (string, error) {
 		p = raw[strings.Index(raw, ":")+1:]
 	case strings.HasPrefix(raw, "/"):
 		if err := sshx.ValidPath(raw); err != nil {
-			return "", apperr.Invalid("git_url %q: %v", raw, err)
+			return "", apperr.Invalid("git_url %q: %v", shown, gitref.RedactURL(err.Error()))
 		}
 		return "local", nil
 	default:
 		u, err := url.Parse(raw)
 		if err != nil {
-			return "", apperr.Invalid("git_url %q: %v", raw, err)
+			return "", apperr.Invalid("git_url %q: %v", shown, gitref.RedactURL(err.Error()))
 		}
 		switch u.Scheme {
 		case "https", "http", "ssh", "git":
@@ -185,7 +198,7 @@ func validGitURL(raw string) (string, error) {
 		case "file":
 			return "local", nil
 		default:
-			return "", apperr.Invalid("git_url %q: scheme %q is not one of https, http, ssh, git, file", raw, u.Scheme)
+			return "", apperr.Invalid("git_url %q: scheme %q is not one of https, http, ssh, git, file", shown, u.Scheme)
 		}
 	}
 	ns := strings.Trim(path.Dir(strings.Trim(p, "/")), "/.")
@@ -194,7 +207,7 @@ func validGitURL(raw string) (string, error) {
 	}
 	for _, part := range strings.Split(ns, "/") {
 		if sshx.ValidName(part) != nil {
-			return "", apperr.Invalid("git_url %q: namespace part %q has unexpected characters", raw, part)
+			return "", apperr.Invalid("git_url %q: namespace part %q has unexpected characters", shown, part)
 		}
 	}
 	return ns, nil
@@ -246,7 +259,8 @@ func (b ProjectBody) toModel() (Project, error) {
 	default:
 		return Project{}, apperr.Invalid("project %s: webhook_mode %q is not signature or password", b.Name, b.WebhookMode)
 	}
-	m := Project{Name: b.Name, GitURL: b.GitURL, Platform: b.Platform, Namespace: ns, Type: b.Type, SourceDir: src,
+	bare, creds := gitref.SplitUserinfo(b.GitURL)
+	m := Project{Name: b.Name, GitURL: bare, credentials: creds, Platform: b.Platform, Namespace: ns, Type: b.Type, SourceDir: src,
 		Branch: b.Branch, DeployPath: b.DeployPath, KeepReleases: b.KeepReleases, TriggerKeyword: DefaultKeyword,
 		TriggerKeywordScope: "head", WebhookMode: strings.TrimPrefix(b.WebhookMode, "signature")}
 	if err := b.buildSettings(&m); err != nil {
@@ -308,7 +322,7 @@ func projectBody(m Project, serverIDs []string) ProjectBody {
 	if serverIDs == nil {
 		serverIDs = []string{}
 	}
-	return ProjectBody{ID: m.ID, Name: m.Name, GitURL: m.GitURL, Type: m.Type, SourceDir: m.SourceDir, Branch: m.Branch,
+	return ProjectBody{ID: m.ID, Name: m.Name, GitURL: m.GitURL, HasCredentials: m.GitCredentialsSealed != "", Type: m.Type, SourceDir: m.SourceDir, Branch: m.Branch,
 		DeployPath: m.DeployPath, KeepReleases: m.KeepReleases, ServerIDs: serverIDs,
 		HasWebhookSecret: m.WebhookSecretSealed != "", Platform: m.Platform, Namespace: m.Namespace,
 		TriggerBranches: splitLines(m.TriggerBranches), TriggerTags: splitLines(m.TriggerTags),
@@ -398,11 +412,11 @@ func (s *Service) saveProject(c *gin.Context, id string) {
 	err = s.db.Tx(c.Request.Context(), func(tx *gorm.DB) error {
 		now := time.Now().UTC()
 		m.UpdatedAt = now
+		var old Project
 		if id == "" {
 			m.ID, m.CreatedAt = ids.New(), now
 			m.Platform = cmp.Or(m.Platform, "gitlab")
 		} else {
-			var old Project
 			if err := tx.Where("id = ?", id).Take(&old).Error; err != nil {
 				if errors.Is(err, gorm.ErrRecordNotFound) {
 					return apperr.NotFound("project %s not found", id)
@@ -424,6 +438,9 @@ func (s *Service) saveProject(c *gin.Context, id string) {
 			}
 		}
 		if err := s.sealDockerPassword(&m, b); err != nil {
+			return err
+		}
+		if err := s.sealGitCredentials(&m, old, b.RemoveCredentials); err != nil { // gitcreds.go
 			return err
 		}
 		return saveProjectTx(tx, &m, b.ServerIDs)

@@ -39,6 +39,9 @@ var secretSeeds = map[string]secretSeed{
 		e.exec(`INSERT INTO project_secrets (id, project_id, name, value_sealed, created_at, updated_at, updated_by)
 			VALUES (?, ?, 'DB_PASSWORD', ?, ?, ?, 'alice')`, id, f["project"], e.seal(s, plain, secret.BuildSecretPlace(id)), time.Now().UTC(), time.Now().UTC())
 	},
+	"projects.git_credentials_sealed": func(e *matrixEnv, s *Service, f fixtures, plain string) {
+		e.exec(`UPDATE projects SET git_credentials_sealed = ? WHERE id = ?`, e.seal(s, "oauth2:"+plain, secret.GitCredentialsPlace(f["project"])), f["project"])
+	},
 	"auth_signing_keys.private_key_sealed": func(e *matrixEnv, s *Service, f fixtures, plain string) {
 		// The auth service's key: the gateway reads the public half to verify tokens only.
 		e.exec(`INSERT INTO auth_signing_keys (kid, public_key, private_key_sealed) VALUES (?, 'pub', ?)`,

@@ -218,7 +218,11 @@ func (s *Service) resolveTicketRef(ctx context.Context, p Project, ref string) (
 		}
 		return strings.ToLower(commits[0].SHA), nil
 	}
-	return tickets.ResolveRemote(ctx, p.GitURL, ref)
+	remote, err := s.remoteURL(p)
+	if err != nil {
+		return "", err
+	}
+	return tickets.ResolveRemote(ctx, remote, ref)
 }
 
 // ticketRow is a ticket with its project's name.

@@ -12,6 +12,7 @@ import (
 	"fabu.dev/libs/audit"
 	"fabu.dev/libs/gitref"
 	"fabu.dev/libs/runs"
+	"fabu.dev/libs/secret"
 	"fabu.dev/libs/tickets"
 )
 
@@ -33,9 +34,18 @@ func (s *Service) pinForTicket(ctx context.Context, r *runs.Run) error {
 	if err != nil || !need || gitref.IsFullCommit(r.CommitSHA) {
 		return err
 	}
-	var gitURL string
-	if err := s.db.WithContext(ctx).Table("projects").Select("git_url").Where("id = ?", r.ProjectID).Scan(&gitURL).Error; err != nil {
+	var repo struct{ GitURL, GitCredentialsSealed string }
+	if err := s.db.WithContext(ctx).Table("projects").Select("git_url, git_credentials_sealed").Where("id = ?", r.ProjectID).
+		Scan(&repo).Error; err != nil {
 		return fmt.Errorf("load project repository: %w", err)
+	}
+	gitURL := repo.GitURL
+	if repo.GitCredentialsSealed != "" { // sealed apart from the URL; git gets them from its environment
+		info, err := s.secrets.Open(repo.GitCredentialsSealed, secret.GitCredentialsPlace(r.ProjectID))
+		if err != nil {
+			return fmt.Errorf("open repository credentials: %w", err)
+		}
+		gitURL = gitref.JoinUserinfo(gitURL, string(info))
 	}
 	sha, err := tickets.ResolveRemote(ctx, gitURL, r.Ref)
 	if err != nil {

@@ -64,7 +64,8 @@ type LogPage struct {
 type Project struct {
 	ID               string   `json:"id"`
 	Name             string   `json:"name"`
-	GitURL           string   `json:"git_url"`
+	GitURL           string   `json:"git_url"`         // without user info
+	HasCredentials   bool     `json:"has_credentials"` // the repository's credentials are stored, sealed
 	Type             string   `json:"type"`
 	SourceDir        string   `json:"source_dir"`
 	Branch           string   `json:"branch"`
@@ -102,7 +103,9 @@ type ServerSpec struct {
 
 // ProjectSpec describes one project by its unique name; Servers names its target servers.
 type ProjectSpec struct {
-	Name          string   `json:"name" yaml:"name"`
+	Name string `json:"name" yaml:"name"`
+	// GitURL may carry credentials (https://user:token@host/…): the server seals them apart
+	// from the URL and never shows them again; a URL without them on the same host keeps them.
 	GitURL        string   `json:"git_url" yaml:"git_url"`
 	Type          string   `json:"type,omitempty" yaml:"type"`
 	SourceDir     string   `json:"source_dir,omitempty" yaml:"source_dir"`
