@@ -48,6 +48,17 @@ var epoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 // through a symlink. destFile must not be inside srcDir; it is written to a temporary file in
 // its directory and renamed into place only when complete, so it is never seen half written.
 func Pack(ctx context.Context, srcDir, destFile string) (Manifest, error) {
+	return PackWithout(ctx, srcDir, destFile)
+}
+
+// PackWithout is Pack leaving out every entry, at any depth, whose name is one of names
+// (a directory with all it holds): files in the build's tree that are not part of what
+// it ships, such as its pipeline file.
+func PackWithout(ctx context.Context, srcDir, destFile string, names ...string) (Manifest, error) {
+	skip := map[string]bool{}
+	for _, n := range names {
+		skip[n] = true
+	}
 	root, err := filepath.Abs(srcDir)
 	if err != nil {
 		return Manifest{}, fmt.Errorf("pack %s: %w", srcDir, err)
@@ -75,7 +86,7 @@ func Pack(ctx context.Context, srcDir, destFile string) (Manifest, error) {
 	count := &countWriter{}
 	gz := gzip.NewWriter(io.MultiWriter(tmp, hash, count))
 	tw := tar.NewWriter(gz)
-	entries, err := writeTree(ctx, tw, root)
+	entries, err := writeTree(ctx, tw, root, skip)
 	if err != nil {
 		return Manifest{}, fmt.Errorf("pack %s: %w", srcDir, err)
 	}
@@ -97,9 +108,10 @@ func Pack(ctx context.Context, srcDir, destFile string) (Manifest, error) {
 	return Manifest{SHA256: hex.EncodeToString(hash.Sum(nil)), Size: count.n, Files: files, Entries: entries}, nil
 }
 
-// writeTree adds every entry under root to tw and lists the files and symlinks it added.
-// filepath.WalkDir visits entries in lexical order and does not follow symlinks.
-func writeTree(ctx context.Context, tw *tar.Writer, root string) (entries []File, err error) {
+// writeTree adds every entry under root but those named in skip to tw and lists the files
+// and symlinks it added. filepath.WalkDir visits entries in lexical order and does not
+// follow symlinks.
+func writeTree(ctx context.Context, tw *tar.Writer, root string, skip map[string]bool) (entries []File, err error) {
 	entries = []File{}
 	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -109,6 +121,12 @@ func writeTree(ctx context.Context, tw *tar.Writer, root string) (entries []File
 			return err
 		}
 		if p == root {
+			return nil
+		}
+		if skip[d.Name()] {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
 			return nil
 		}
 		rel, err := filepath.Rel(root, p)

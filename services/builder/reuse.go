@@ -87,7 +87,7 @@ func (s *Service) recordArtifact(ctx context.Context, fingerprint, commit, kind,
 }
 
 // packArtifact packages what the stages left in the checkout at root as the tar.gz dest:
-// a directory's tree, or a single file (a jar, a war) as the one entry of the archive, so
+// a directory's tree without pipeline files (.fabu.yml), or a single file (a jar, a war) as the one entry of the archive, so
 // the deployer unpacks every kind the same way and releases/<id>/ holds the jar or war.
 func packArtifact(ctx context.Context, spec pipeline.ArtifactSpec, root, scratch, dest string) (artifact.Manifest, error) {
 	src, err := spec.Resolve(root)
@@ -95,7 +95,9 @@ func packArtifact(ctx context.Context, spec pipeline.ArtifactSpec, root, scratch
 		return artifact.Manifest{}, err
 	}
 	if spec.Kind == pipeline.KindDir {
-		return artifact.Pack(ctx, src, dest)
+		// A pipeline file says how the release is built and is no part of it: a static
+		// site's source dir, which holds one, would publish it.
+		return artifact.PackWithout(ctx, src, dest, pipeline.FileName)
 	}
 	if err := os.MkdirAll(scratch, 0o750); err != nil {
 		return artifact.Manifest{}, err

@@ -160,13 +160,13 @@ func ParseYAML(data []byte) (File, error) {
 		if errors.Is(err, io.EOF) {
 			return File{lines: map[string]int{}}, nil // an empty file changes nothing
 		}
-		return File{}, yamlError(err)
+		return File{}, syntaxError(data, err)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		line := extra.Line
 		if err != nil {
-			return File{}, yamlError(err)
+			return File{}, syntaxError(data, err)
 		}
 		return File{}, &ParseError{Line: line, Reason: "more than one YAML document"}
 	}
@@ -241,6 +241,55 @@ func yamlError(err error) error {
 	}
 	reason = typeNames.Replace(reason)
 	return &ParseError{Line: line, Reason: reason}
+}
+
+// syntaxError is yamlError for a syntax error of data, naming the line of the offending
+// token: yaml.v3 names the line where the enclosing block starts (counted from 0 for most
+// parser errors), or none. The offending line is the last line of the shortest prefix of
+// data, in whole lines, that fails with the same problem: the parser reads a document
+// in order, so lines after the offending one cannot make its prefix fail. A binary search
+// keeps it to a few parses even for the largest file.
+func syntaxError(data []byte, err error) error {
+	pe, ok := yamlError(err).(*ParseError)
+	if !ok {
+		return yamlError(err)
+	}
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	fails := func(n int) bool {
+		e := decodeAll(bytes.Join(lines[:n], nil))
+		if e == nil {
+			return false
+		}
+		q, ok := yamlError(e).(*ParseError)
+		return ok && q.Reason == pe.Reason
+	}
+	lo, hi := 1, len(lines)
+	if !fails(hi) {
+		return pe
+	}
+	for lo < hi {
+		if mid := (lo + hi) / 2; fails(mid) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	pe.Line = lo
+	return pe
+}
+
+// decodeAll parses every YAML document of data and returns the first error.
+func decodeAll(data []byte) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var n yaml.Node
+		if err := dec.Decode(&n); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+	}
 }
 
 var typeNames = strings.NewReplacer(

@@ -87,8 +87,17 @@ func TestParseYAMLErrors(t *testing.T) {
 		in   string
 		want string // the whole error
 	}{
-		// yaml.v3 reports a syntax error at the start of the enclosing block.
-		{"syntax", "stages:\n  - name: a\n   run: x\n", "line 1: did not find expected '-' indicator"},
+		// yaml.v3 reports a syntax error at the start of the enclosing block (counted from
+		// 0); the error names the offending line instead.
+		{"syntax", "stages:\n  - name: a\n   run: x\n", "line 3: did not find expected '-' indicator"},
+		{"syntax deep in a block", "recipe: static\nstages:\n  - name: a\n    run: make\n  - name: b\n    run: make\n   timeout: 5m\n",
+			"line 7: did not find expected '-' indicator"},
+		{"key indented less", "recipe: static\nenv:\n  A: x\n B: y\n", "line 4: did not find expected key"},
+		{"flow mapping left open", "recipe: static\n\nstages:\n  - name: a\n    run: make\n    env: {A: 1\n  - name: b\n",
+			"line 6: did not find expected ',' or '}'"},
+		{"syntax on the first line", "profile: a: b\n", "line 1: mapping values are not allowed in this context"},
+		{"syntax on a later line", "recipe: static\nprofile: a: b\n", "line 2: mapping values are not allowed in this context"},
+		{"syntax in a second document", "recipe: static\n---\nstages:\n  - name: a\n   run: x\n", "line 5: did not find expected '-' indicator"},
 		{"unknown top-level field", "recipe: static\nstagez: []\n", `line 2: unknown field "stagez"`},
 		{"unknown stage field", "stages:\n  - name: a\n    run: make\n    cmd: make\n", `line 4: unknown field "cmd"`},
 		{"wrong type", "stages: build\n", "line 1: cannot unmarshal !!str `build` into a list of stages"},

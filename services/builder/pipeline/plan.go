@@ -101,7 +101,7 @@ func (p Plan) Fingerprint() string {
 		Stages   []stage           `json:"s"`
 		Artifact ArtifactSpec      `json:"a"`
 		Env      map[string]string `json:"e"`
-	}{Version: 1, Recipe: p.Recipe, Artifact: p.Artifact, Env: p.Env}
+	}{Version: 2, Recipe: p.Recipe, Artifact: p.Artifact, Env: p.Env} // 2: directory artifacts leave .fabu.yml out
 	for _, s := range p.Stages {
 		v.Stages = append(v.Stages, stage{Command: s.Command, Dir: path.Clean(orDot(s.Dir)), Env: s.Env, Secrets: s.Secrets})
 	}

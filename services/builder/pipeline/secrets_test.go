@@ -50,7 +50,7 @@ func TestStageSecrets(t *testing.T) {
 			Stages   []oldStage        `json:"s"`
 			Artifact ArtifactSpec      `json:"a"`
 			Env      map[string]string `json:"e"`
-		}{1, "static", []oldStage{{Command: []string{"make"}, Dir: "."}}, base.Artifact, nil})
+		}{2, "static", []oldStage{{Command: []string{"make"}, Dir: "."}}, base.Artifact, nil}) // version 2: without .fabu.yml in dir artifacts
 		if err != nil {
 			t.Fatal(err)
 		}
