@@ -195,6 +195,11 @@ func (s Settings) Validate() error {
 		if len(v) > MaxEnvValue || !printable(v) {
 			return apperr.Invalid("docker env: variable %s: value must be at most %d bytes without control characters", k, MaxEnvValue)
 		}
+		// Values reach the container literally and no shell ever runs them; a command
+		// substitution in one is a mistake or an attempt, refused when it is saved.
+		if strings.Contains(v, "$(") || strings.Contains(v, "`") {
+			return apperr.Invalid("docker env: variable %s: command substitution ($(…) or `…`) is not run; write the value itself", k)
+		}
 	}
 	if len(s.Volumes) > MaxVolumes {
 		return apperr.Invalid("docker volumes: %d given, at most %d allowed", len(s.Volumes), MaxVolumes)

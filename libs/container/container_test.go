@@ -14,7 +14,7 @@ import (
 
 func TestSettingsValidate(t *testing.T) {
 	good := Settings{CLI: "/usr/bin/podman", Insecure: true, Username: "robot$ci+bot", Ports: []string{"8080:80", "127.0.0.1:8443:443/tcp", "53:53/udp"},
-		Env: map[string]string{"MODE": "prod", "_X1": "a b=c"}, Volumes: []string{"/srv/data:/data", "cache:/var/cache:ro"},
+		Env: map[string]string{"MODE": "prod", "_X1": "a b=c", "PRICE": "$5 (each)", "TPL": "${HOME}"}, Volumes: []string{"/srv/data:/data", "cache:/var/cache:ro"},
 		Restart: "on-failure:5", Network: "host", HealthPort: 8080, HealthPath: "/healthz?x=1", HealthTimeout: 600, StopTimeout: 30}
 	if err := good.Validate(); err != nil {
 		t.Fatalf("good settings: %v", err)
@@ -38,6 +38,8 @@ func TestSettingsValidate(t *testing.T) {
 		"env name dash":       func(s *Settings) { s.Env = map[string]string{"A-B": "x"} },
 		"env value control":   func(s *Settings) { s.Env = map[string]string{"A": "x\x1b[2J"} },
 		"env value long":      func(s *Settings) { s.Env = map[string]string{"A": strings.Repeat("x", MaxEnvValue+1)} },
+		"env value $(…)":      func(s *Settings) { s.Env = map[string]string{"A": "x$(cat /etc/shadow)"} },
+		"env value backticks": func(s *Settings) { s.Env = map[string]string{"A": "`id`"} },
 		"volume no target":    func(s *Settings) { s.Volumes = []string{"/srv"} },
 		"volume mode":         func(s *Settings) { s.Volumes = []string{"/srv:/x:z"} },
 		"volume root":         func(s *Settings) { s.Volumes = []string{"/:/host"} },

@@ -2,9 +2,9 @@ package secret
 
 import (
 	"regexp"
-	"strings"
 
 	"fabu.dev/libs/apperr"
+	"fabu.dev/libs/cmdline"
 )
 
 // BuildSecretPlace is the place (additional data) a project's build secret is sealed for:
@@ -16,15 +16,16 @@ func BuildSecretPlace(id string) string { return "project_secrets/" + id + "/val
 var nameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
 
 // CheckBuildSecretName checks the name of a build secret: an environment variable name
-// (letters, digits and _, not starting with a digit, at most 128) that fabu does not set
-// itself (HOME, PATH, FABU_*). The gateway checks names when secrets are stored and
-// pipelines saved, the builder when it reads .fabu.yml: one rule for both.
+// (letters, digits and _, not starting with a digit, at most 128) that a build may declare
+// (cmdline.ReservedEnv: not HOME, PATH, FABU_* or LD_*). The gateway checks names when
+// secrets are stored and pipelines saved, the builder when it reads .fabu.yml: one rule
+// for both.
 func CheckBuildSecretName(name string) error {
 	if !nameRE.MatchString(name) {
 		return apperr.Invalid("secret name %q: use letters, digits and _, not starting with a digit (at most 128)", name)
 	}
-	if name == "HOME" || name == "PATH" || strings.HasPrefix(name, "FABU_") {
-		return apperr.Invalid("secret name %s is set by fabu and cannot be a secret", name)
+	if why := cmdline.ReservedEnv(name); why != "" {
+		return apperr.Invalid("secret name %s %s and cannot be a secret", name, why)
 	}
 	return nil
 }

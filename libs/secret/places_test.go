@@ -13,7 +13,7 @@ func TestCheckBuildSecretName(t *testing.T) {
 			t.Errorf("%q refused: %v", ok, err)
 		}
 	}
-	for _, bad := range []string{"", "1X", "A-B", "A B", "A=B", "$(id)", "HOME", "PATH", "FABU_COMMIT", strings.Repeat("A", 129)} {
+	for _, bad := range []string{"", "1X", "A-B", "A B", "A=B", "$(id)", "HOME", "PATH", "FABU_COMMIT", "LD_PRELOAD", strings.Repeat("A", 129)} {
 		if err := CheckBuildSecretName(bad); apperr.CodeOf(err) != apperr.CodeInvalid {
 			t.Errorf("%q: %v, want an invalid error", bad, err)
 		}

@@ -17,8 +17,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"fabu.dev/libs/apperr"
+	"fabu.dev/libs/cmdline"
 	"fabu.dev/libs/gitref"
-	"fabu.dev/services/builder/execx"
 )
 
 // FileName is the pipeline file looked for in the project's source dir.
@@ -74,7 +74,7 @@ type FileCache struct {
 	Paths []string `yaml:"paths" json:"paths"`
 }
 
-// Command is a stage's command: a string split by execx.Split, or a list taken as argv.
+// Command is a stage's command: a string split by cmdline.Split, or a list taken as argv.
 type Command struct {
 	Argv   []string
 	String string // the string form, when given as one
@@ -428,10 +428,10 @@ func (f *File) checkStage(i int, names map[string]int) error {
 	}
 	names[s.Name] = i
 	if s.Run.Argv == nil && s.Run.String != "" {
-		argv, err := execx.Split(s.Run.String)
+		argv, err := cmdline.Split(s.Run.String)
 		if err != nil {
 			pe := f.errAt(p+".run", "%v", err)
-			var se *execx.SyntaxError
+			var se *cmdline.SyntaxError
 			if errors.As(err, &se) && pe.Line > 0 && se.Line > 1 {
 				pe.Line += se.Line - 1 // a block scalar starts on the line after "run:"
 			}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"fabu.dev/libs/cmdline"
 	"fabu.dev/libs/secret"
 	"fabu.dev/services/builder/execx"
 )
@@ -113,10 +114,7 @@ func (p Plan) Fingerprint() string {
 	return hex.EncodeToString(sum[:])
 }
 
-var (
-	nameRE    = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
-	envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
-)
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 // Validate checks everything Load promises about a plan; a plan built by hand (by the
 // SPA's preview, a test) goes through the same rules.
@@ -213,24 +211,9 @@ func (c Cache) validate() error {
 	return nil
 }
 
-// checkCommand checks argv: a program, no NUL, and no shell asked to interpret a string.
-func checkCommand(argv []string) error {
-	if len(argv) == 0 || argv[0] == "" {
-		return fmt.Errorf("empty command")
-	}
-	if len(argv) > 1000 {
-		return fmt.Errorf("%d arguments, at most 1000 allowed", len(argv))
-	}
-	for _, a := range argv {
-		if strings.ContainsRune(a, 0) {
-			return fmt.Errorf("NUL byte in an argument")
-		}
-	}
-	if execx.IsShellString(argv) {
-		return fmt.Errorf("%s -c is not allowed: run a script file (sh build.sh) or give the command itself", argv[0])
-	}
-	return nil
-}
+// checkCommand checks argv: a program, no NUL, and no shell asked to interpret a string
+// (cmdline.Check, the rule the gateway applies when a pipeline is saved).
+func checkCommand(argv []string) error { return cmdline.Check(argv) }
 
 // checkDir checks a path relative to the checkout: no "..", not absolute, normalized.
 func checkDir(p string) error {
@@ -252,13 +235,12 @@ func checkCachePath(p string) error {
 	return checkDir(rest)
 }
 
+// checkEnv checks declared variables: names a build may declare (cmdline.CheckEnvName:
+// not HOME, PATH, FABU_* or LD_*), values without NUL.
 func checkEnv(env map[string]string) error {
 	for k, v := range env {
-		if !envNameRE.MatchString(k) {
-			return fmt.Errorf("variable name %q: use letters, digits and _, not starting with a digit", k)
-		}
-		if k == "HOME" || strings.HasPrefix(k, "FABU_") {
-			return fmt.Errorf("variable %s is set by fabu and cannot be declared", k)
+		if err := cmdline.CheckEnvName(k); err != nil {
+			return err
 		}
 		if strings.ContainsRune(v, 0) {
 			return fmt.Errorf("variable %s: NUL byte in value", k)
