@@ -100,7 +100,9 @@ func (s *syncBuffer) String() string {
 func startFabu(t testing.TB, name, addr string, env []string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(fabuBin, args...)
-	cmd.Env = append(os.Environ(), env...)
+	// The tests' repositories are bare repositories in temporary directories: allowed as
+	// local repositories there (fabu allows none by default); env may say otherwise.
+	cmd.Env = append(append(os.Environ(), "FABU_ALLOWED_LOCAL_REPOS="+os.TempDir()), env...)
 	p := &proc{name: name, url: "http://" + addr, cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {

@@ -47,6 +47,9 @@ type serverConfig struct {
 	LogRetention   int
 	// ContainerCLI is the container CLI the builder builds and pushes docker images with.
 	ContainerCLI string
+	// AllowedLocalRepos are the directories under which a project's git_url may name a
+	// repository on this machine (a path or file:// URL); none by default.
+	AllowedLocalRepos []string
 }
 
 func defaultDataDir() string {
@@ -72,6 +75,8 @@ func (c *serverConfig) flags(fs *pflag.FlagSet, distributed bool) {
 	fs.StringVar(&c.ContainerCLI, "container-cli", "docker", "builder: docker, podman or an absolute path to one of them, to build and push docker projects' images")
 	fs.IntVar(&c.AuditRetention, "audit-retention", 365, "gateway: days to keep audit log entries (0 keeps all)")
 	fs.IntVar(&c.LogRetention, "log-retention", 30, "gateway: days to keep the logs of finished runs (0 keeps all)")
+	fs.StringSliceVar(&c.AllowedLocalRepos, "allowed-local-repos", nil,
+		"gateway: absolute directories under which a project's git_url may be a local path or file:// URL, comma-separated (default: none; only remote repositories)")
 	if distributed {
 		fs.StringVar(&c.Postgres, "postgres", "", "PostgreSQL connection string (required)")
 		fs.StringVar(&c.Kafka, "kafka", "", "Kafka brokers, comma-separated (required)")

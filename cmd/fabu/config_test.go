@@ -68,7 +68,7 @@ log-level: debug
 			name: "defaults",
 			check: func(t *testing.T, c serverConfig) {
 				if c.Addr != "127.0.0.1:8080" || c.RedisPrefix != "fabu:" || c.LockTTL != 30*time.Second ||
-					c.LogLevel != "info" || c.Kafka != "" || c.Postgres != "" {
+					c.LogLevel != "info" || c.Kafka != "" || c.Postgres != "" || len(c.AllowedLocalRepos) != 0 {
 					t.Errorf("got %+v, want the defaults", c)
 				}
 			},
@@ -128,6 +128,24 @@ log-level: debug
 			check: func(t *testing.T, c serverConfig) {
 				if c.Addr != "127.0.0.1:8080" {
 					t.Errorf("Addr = %q, want the flag's 127.0.0.1:8080", c.Addr)
+				}
+			},
+		},
+		{
+			name: "allowed local repos: none by default, a list from the environment or flags",
+			env:  map[string]string{"FABU_ALLOWED_LOCAL_REPOS": "/srv/git,/opt/repos"},
+			check: func(t *testing.T, c serverConfig) {
+				if !slices.Equal(c.AllowedLocalRepos, []string{"/srv/git", "/opt/repos"}) {
+					t.Errorf("AllowedLocalRepos = %q, want /srv/git and /opt/repos", c.AllowedLocalRepos)
+				}
+			},
+		},
+		{
+			name: "allowed local repos as flags",
+			args: []string{"--allowed-local-repos", "/srv/git", "--allowed-local-repos", "/opt/repos"},
+			check: func(t *testing.T, c serverConfig) {
+				if !slices.Equal(c.AllowedLocalRepos, []string{"/srv/git", "/opt/repos"}) {
+					t.Errorf("AllowedLocalRepos = %q, want /srv/git and /opt/repos", c.AllowedLocalRepos)
 				}
 			},
 		},

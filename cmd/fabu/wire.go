@@ -141,7 +141,8 @@ func newService(name string, cfg serverConfig, st *stack, e *gin.Engine, kick fu
 		return s, ensureAdmin(s)
 	case "gateway":
 		s, err := gateway.New(gateway.Config{Secrets: st.keys, Web: web.Dist(), ForgeConfig: gateway.ForgeConfig{PublicURL: cfg.PublicURL},
-			RetentionConfig: gateway.RetentionConfig{AuditRetention: days(cfg.AuditRetention), LogRetention: days(cfg.LogRetention)},
+			AllowedLocalRepos: cfg.AllowedLocalRepos, // local repositories only under these (save time)
+			RetentionConfig:   gateway.RetentionConfig{AuditRetention: days(cfg.AuditRetention), LogRetention: days(cfg.LogRetention)},
 			// The web terminal signs in with the deployer's key: the same file in one process,
 			// a copy of it in the gateway's data dir when they run apart.
 			TerminalConfig: gateway.TerminalConfig{SSHKeyPath: filepath.Join(cfg.DataDir, "ssh", "id_ed25519")}}, st.db, st.log.With("service", "gateway"), kick)

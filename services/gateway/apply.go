@@ -117,7 +117,7 @@ func (s *Service) applyProject(tx *gorm.DB, p ApplyProject) (Applied, error) {
 	if p.ID != "" || len(p.ServerIDs) > 0 {
 		return Applied{}, apperr.Invalid("project %s: declare servers by name in \"servers\", not by id", p.Name)
 	}
-	m, err := p.toModel()
+	m, err := s.projectModel(p.ProjectBody)
 	if err != nil {
 		return Applied{}, err
 	}

@@ -21,14 +21,17 @@ import (
 
 // Config configures the gateway.
 type Config struct {
-	Secrets         *secret.Keyring // seals webhook secrets; required
-	Web             fs.FS           // the built SPA; nil serves no SPA
-	LogPoll         time.Duration   // how often a live log checks for new lines; default 250ms
-	MaxRunsLimit    int             // largest page of runs; default 200
-	ForgeConfig                     // public URL for hooks, periodic sync of connections, forge clients (connections.go)
-	TicketConfig                    // how often approved release tickets are started and old ones expired (tickets_loop.go)
-	RetentionConfig                 // how long audit entries and run logs are kept (retention.go)
-	TerminalConfig                  // the web terminal's SSH key and idle limit (terminal.go)
+	Secrets      *secret.Keyring // seals webhook secrets; required
+	Web          fs.FS           // the built SPA; nil serves no SPA
+	LogPoll      time.Duration   // how often a live log checks for new lines; default 250ms
+	MaxRunsLimit int             // largest page of runs; default 200
+	// AllowedLocalRepos are the directories under which a project's git_url may name a
+	// repository on this machine (a path or a file:// URL); none by default (savecheck.go).
+	AllowedLocalRepos []string
+	ForgeConfig       // public URL for hooks, periodic sync of connections, forge clients (connections.go)
+	TicketConfig      // how often approved release tickets are started and old ones expired (tickets_loop.go)
+	RetentionConfig   // how long audit entries and run logs are kept (retention.go)
+	TerminalConfig    // the web terminal's SSH key and idle limit (terminal.go)
 }
 
 // Validate fills defaults.
@@ -42,6 +45,11 @@ func (c *Config) Validate() error {
 	if c.MaxRunsLimit == 0 {
 		c.MaxRunsLimit = 200
 	}
+	dirs, err := cleanDirs("gateway: allowed local repos", c.AllowedLocalRepos)
+	if err != nil {
+		return err
+	}
+	c.AllowedLocalRepos = dirs
 	return nil
 }
 

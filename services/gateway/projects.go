@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 	"gorm.io/gorm"
 
 	"fabu.dev/libs/apperr"
+	"fabu.dev/libs/cmdline"
 	"fabu.dev/libs/container"
 	"fabu.dev/libs/gitref"
 	"fabu.dev/libs/httpx"
@@ -213,7 +216,8 @@ func validGitURL(raw string) (string, error) {
 	return ns, nil
 }
 
-// toModel validates b into a Project.
+// toModel validates b into a Project, by the rules that need no configuration; see
+// projectModel.
 func (b ProjectBody) toModel() (Project, error) {
 	if b.KeepReleases == 0 {
 		b.KeepReleases = 5
@@ -243,6 +247,9 @@ func (b ProjectBody) toModel() (Project, error) {
 	}
 	if err := sshx.ValidPath(b.DeployPath); err != nil || b.DeployPath == "/" {
 		return Project{}, apperr.Invalid("project %s: deploy_path %q must be an absolute, normalized path other than /", b.Name, b.DeployPath)
+	}
+	if dir := systemDir(b.DeployPath); dir != "" {
+		return Project{}, apperr.Invalid("project %s: deploy_path %q is in %s, a system directory; deploy under /srv, /opt, /var/www or a service user's home", b.Name, b.DeployPath, dir)
 	}
 	if b.KeepReleases < 1 || b.KeepReleases > 100 {
 		return Project{}, apperr.Invalid("project %s: keep_releases %d is not 1-100", b.Name, b.KeepReleases)
@@ -403,7 +410,7 @@ func (s *Service) saveProject(c *gin.Context, id string) {
 		httpx.Fail(c, s.log, err)
 		return
 	}
-	m, err := b.toModel()
+	m, err := s.projectModel(b)
 	if err != nil {
 		httpx.Fail(c, s.log, err)
 		return
@@ -527,14 +534,15 @@ func keepForgeLink(m *Project, old Project) error {
 // Build settings. The gateway checks their form; the builder's pipeline package (which the
 // gateway must not import: services never import each other) applies every rule of a plan
 // when a run starts, and a run with a pipeline it refuses fails at once with the field and
-// the reason. So the checks here are the ones a form can get wrong — names, paths, the shape
-// of the pipeline's JSON — and keep the stored values canonical, so that apply sees an
-// unchanged project as unchanged.
+// the reason. The rules an attempt would go through — shell syntax in commands, sh -c,
+// variables fabu sets or that change how programs load — are libs/cmdline's, which both
+// apply, so they are refused here at save time already. The other checks are the ones a
+// form can get wrong — names, paths, the shape of the pipeline's JSON — and keep the stored
+// values canonical, so that apply sees an unchanged project as unchanged.
 var (
 	profileRE   = regexp.MustCompile(`^[A-Za-z0-9._][A-Za-z0-9._,-]{0,127}$`)
 	scriptRE    = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
 	imageNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]([a-z0-9._-]*[a-z0-9])?)*$`)
-	envNameRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
 	stageNameRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 )
 
@@ -603,18 +611,17 @@ func (b ProjectBody) buildSettings(m *Project) error {
 	return nil
 }
 
-// checkBuildEnv checks plain build variables: names a shell would accept, none that fabu
-// sets itself (HOME, FABU_*), values without NUL.
+// checkBuildEnv checks plain build variables by the builder's rule (cmdline.CheckEnvName:
+// names a shell would accept, none that fabu sets itself — HOME, PATH, FABU_* — or that
+// changes how every program is loaded — LD_*), values without NUL.
 func checkBuildEnv(project, field string, env map[string]string) error {
 	if len(env) > maxBuildEnv {
 		return apperr.Invalid("project %s: %s has %d variables, at most %d allowed", project, field, len(env), maxBuildEnv)
 	}
-	for k, v := range env {
-		if !envNameRE.MatchString(k) {
-			return apperr.Invalid("project %s: %s: variable name %q: use letters, digits and _, not starting with a digit", project, field, k)
-		}
-		if k == "HOME" || strings.HasPrefix(k, "FABU_") {
-			return apperr.Invalid("project %s: %s: variable %s is set by fabu and cannot be declared", project, field, k)
+	for _, k := range slices.Sorted(maps.Keys(env)) { // the same variable named every time
+		v := env[k]
+		if err := cmdline.CheckEnvName(k); err != nil {
+			return apperr.Invalid("project %s: %s: %v", project, field, err)
 		}
 		if len(v) > maxEnvValue || strings.ContainsRune(v, 0) {
 			return apperr.Invalid("project %s: %s: variable %s: value must have at most %d bytes and no NUL", project, field, k, maxEnvValue)
@@ -681,21 +688,26 @@ func checkPipeline(project string, raw json.RawMessage) (string, error) {
 	return out.String(), nil
 }
 
-// checkRun accepts a stage's command as .fabu.yml does: absent, a string, or a list of
-// strings.
+// checkRun accepts a stage's command as the builder does: absent, a string split like a
+// shell splits words and refusing everything else a shell would do (cmdline.Split), or a
+// list of strings; either way not a shell asked to run a string (cmdline.Check).
 func checkRun(raw json.RawMessage) error {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil
 	}
 	var s string
 	if json.Unmarshal(raw, &s) == nil {
-		return nil
+		argv, err := cmdline.Split(s)
+		if err != nil {
+			return err
+		}
+		return cmdline.Check(argv)
 	}
 	var argv []string
 	if err := json.Unmarshal(raw, &argv); err != nil {
 		return errors.New("want a string or a list of strings")
 	}
-	return nil
+	return cmdline.Check(argv)
 }
 
 // buildEnvOf returns m's build variables for the API.

@@ -38,6 +38,13 @@ export function envText(env) {
     .join('\n')
 }
 
+// reservedEnv reports whether a build may not declare the variable name: fabu sets HOME,
+// PATH and FABU_*, and LD_* changes how every program is loaded (the server's rule,
+// libs/cmdline.ReservedEnv).
+export function reservedEnv(name) {
+  return name === 'HOME' || name === 'PATH' || name.startsWith('FABU_') || name.startsWith('LD_')
+}
+
 // parseEnv returns {env} or {error} naming the bad line.
 export function parseEnv(text, t) {
   const env = {}
@@ -48,7 +55,7 @@ export function parseEnv(text, t) {
     const eq = line.indexOf('=')
     const name = eq < 0 ? line : line.slice(0, eq)
     if (eq < 0 || !ENV_NAME.test(name)) return { error: t('build.envLine', { n: i + 1 }) }
-    if (name === 'HOME' || name.startsWith('FABU_')) return { error: t('build.envReserved', { name }) }
+    if (reservedEnv(name)) return { error: t('build.envReserved', { name }) }
     env[name] = line.slice(eq + 1)
   }
   return { env }
@@ -112,13 +119,13 @@ export function checkRows(rows, t) {
 }
 
 // parseSecretNames reads a stage's declared secrets, separated by spaces or commas: names
-// as the gateway accepts them (not HOME, PATH or FABU_*), each once. It returns {names} or
+// as the gateway accepts them (not HOME, PATH, FABU_* or LD_*), each once. It returns {names} or
 // {error, name} with the key of the message.
 export function parseSecretNames(text) {
   const names = []
   for (const name of (text || '').split(/[\s,]+/).filter(Boolean)) {
     if (!ENV_NAME.test(name)) return { error: 'build.secretName', name }
-    if (name === 'HOME' || name === 'PATH' || name.startsWith('FABU_')) return { error: 'build.secretReserved', name }
+    if (reservedEnv(name)) return { error: 'build.secretReserved', name }
     if (names.includes(name)) return { error: 'build.secretTwice', name }
     names.push(name)
   }

@@ -23,6 +23,9 @@ describe('parseEnv', () => {
   it('refuses what fabu sets itself', () => {
     expect(parseEnv('FABU_COMMIT=x', t).error).toBe('build.envReserved {"name":"FABU_COMMIT"}')
     expect(parseEnv('HOME=/tmp', t).error).toBe('build.envReserved {"name":"HOME"}')
+    expect(parseEnv('PATH=/tmp', t).error).toBe('build.envReserved {"name":"PATH"}')
+    expect(parseEnv('LD_PRELOAD=/tmp/x.so', t).error).toBe('build.envReserved {"name":"LD_PRELOAD"}')
+    expect(parseEnv('PATHS=a\nXLD_A=b', t).env).toEqual({ PATHS: 'a', XLD_A: 'b' })
   })
 })
 
