@@ -218,7 +218,7 @@ func ParseJSON(data []byte) (File, error) {
 var yamlLineRE = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 
 // yamlError turns yaml.v3's errors into ParseErrors, one per line (the first).
-func yamlError(err error) error {
+func yamlError(err error) *ParseError {
 	var pe *ParseError
 	if errors.As(err, &pe) {
 		return pe
@@ -250,18 +250,14 @@ func yamlError(err error) error {
 // in order, so lines after the offending one cannot make its prefix fail. A binary search
 // keeps it to a few parses even for the largest file.
 func syntaxError(data []byte, err error) error {
-	pe, ok := yamlError(err).(*ParseError)
-	if !ok {
-		return yamlError(err)
-	}
+	pe := yamlError(err)
 	lines := bytes.SplitAfter(data, []byte("\n"))
 	fails := func(n int) bool {
 		e := decodeAll(bytes.Join(lines[:n], nil))
 		if e == nil {
 			return false
 		}
-		q, ok := yamlError(e).(*ParseError)
-		return ok && q.Reason == pe.Reason
+		return yamlError(e).Reason == pe.Reason
 	}
 	lo, hi := 1, len(lines)
 	if !fails(hi) {
