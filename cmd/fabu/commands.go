@@ -219,7 +219,7 @@ func newMigrateCmd() *cobra.Command {
 				sc = store.Config{Driver: store.SQLite, DSN: filepath.Join(cfg.DataDir, "fabu.db")}
 			}
 			ctx := cmd.Context()
-			// Migration 21 seals the credentials it takes out of repository URLs: with the
+			// Migration 22 seals the credentials it takes out of repository URLs: with the
 			// master keys when they are configured, else it refuses if there are any.
 			if keys, kerr := loadKeyring(cfg, sc.Driver == store.SQLite); kerr == nil {
 				sc.Sealer = keys

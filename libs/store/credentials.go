@@ -21,10 +21,10 @@ type Sealer interface {
 
 // gitCredentialsVersion is the migration that takes credentials out of projects.git_url
 // (issue 10, item 7). It is written in Go because it seals: SQL cannot.
-const gitCredentialsVersion = 21
+const gitCredentialsVersion = 22
 
-// gitCredentialsName is the name migration 21 is listed under (MigrationStatus).
-const gitCredentialsName = "00021_git_credentials.go"
+// gitCredentialsName is the name migration 22 is listed under (MigrationStatus).
+const gitCredentialsName = "00022_git_credentials.go"
 
 // errNoSealer is what a migration that must seal or open says when the process has no keys.
 var errNoSealer = errors.New("projects hold repository credentials that must be sealed or opened with the master key: " +

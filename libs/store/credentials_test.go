@@ -11,7 +11,7 @@ import (
 	"fabu.dev/libs/testenv"
 )
 
-// TestMigrateSealsGitCredentials: migration 00021 moves the user info of existing
+// TestMigrateSealsGitCredentials: migration 00022 moves the user info of existing
 // repository URLs into projects.git_credentials_sealed, sealed for the project's place, on
 // both databases; rolling it back puts it back. Without the master keys a database that
 // holds credentials refuses to migrate, saying why; one that holds none migrates anyway.
@@ -30,7 +30,7 @@ func TestMigrateSealsGitCredentials(t *testing.T) {
 				cfg.DSN = testenv.PostgresDSN(t)
 			}
 			db := open(t, cfg)
-			migrateTo(t, db, 20)
+			migrateTo(t, db, gitCredentialsBefore)
 			for _, r := range [][2]string{
 				{"p1", "https://oauth2:glpat-s3cret@gitlab.example.com/web/shop.git"},
 				{"p2", "https://gitlab.example.com/web/plain.git"},
@@ -75,7 +75,7 @@ func TestMigrateSealsGitCredentials(t *testing.T) {
 				}
 			}
 
-			if err := sealed.MigrateDown(ctx, 20); err != nil {
+			if err := sealed.MigrateDown(ctx, gitCredentialsBefore); err != nil {
 				t.Fatalf("MigrateDown: %v", err)
 			}
 			var back string
@@ -96,3 +96,6 @@ func migrateTo(t *testing.T, db *store.DB, version int64) {
 		t.Fatalf("MigrateTo %d: %v", version, err)
 	}
 }
+
+// gitCredentialsBefore is the newest migration before the one that seals git credentials.
+const gitCredentialsBefore = 21

@@ -31,7 +31,7 @@ type Config struct {
 	// DSN is a PostgreSQL connection string (URL or key=value) for "postgres", and a file
 	// path (or ":memory:") for "sqlite"; fabu adds the SQLite pragmas it needs itself.
 	DSN string
-	// Sealer seals and opens secrets that migrations move between columns (migration 21
+	// Sealer seals and opens secrets that migrations move between columns (migration 22
 	// takes credentials out of repository URLs). nil is fine while the database holds no
 	// such value; otherwise Migrate fails and says which keys it needs.
 	Sealer Sealer
