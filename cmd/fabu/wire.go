@@ -25,6 +25,7 @@ import (
 	"fabu.dev/libs/store"
 	"fabu.dev/services/auth"
 	"fabu.dev/services/builder"
+	"fabu.dev/services/builder/execx"
 	"fabu.dev/services/deployer"
 	"fabu.dev/services/gateway"
 	"fabu.dev/services/notifier"
@@ -175,8 +176,11 @@ func newService(name string, cfg serverConfig, st *stack, e *gin.Engine, kick fu
 			ArtifactDir:  filepath.Join(cfg.DataDir, "artifacts"),
 			LockTTL:      cfg.LockTTL,
 			ContainerCLI: cfg.ContainerCLI,
-			Secrets:      st.keys, // registry passwords and build secrets
-			Version:      version, // written into artifact manifests
+			BuildSandbox: cfg.BuildSandbox,
+			Sandbox: execx.SandboxConfig{UID: cfg.BuildUID, GID: cfg.BuildUID, ExtraReadOnly: cfg.BuildReadOnly,
+				Hide: absPaths(cfg.DataDir, cfg.ConfigFile, cfg.MasterKeyFile)}, // never seen by a build
+			Secrets: st.keys, // registry passwords and build secrets
+			Version: version, // written into artifact manifests
 		}, st.db, st.bus, st.coord, st.log.With("service", "builder"), kick)
 		if err != nil {
 			return nil, err
@@ -193,6 +197,20 @@ func newService(name string, cfg serverConfig, st *stack, e *gin.Engine, kick fu
 		return notifier.New(st.db, st.bus, st.log.With("service", "notifier")), nil
 	}
 	return nil, fmt.Errorf("unknown service %q (known: %v)", name, serviceNames)
+}
+
+// absPaths returns the absolute forms of the non-empty paths.
+func absPaths(paths ...string) []string {
+	var out []string
+	for _, p := range paths {
+		if p == "" {
+			continue
+		}
+		if a, err := filepath.Abs(p); err == nil {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // ensureAdmin creates the first administrator; a generated password is printed once.

@@ -52,6 +52,8 @@ type Project struct {
 	BuildImage     string
 	BuildEnv       string
 	Pipeline       string
+	// BuildOffline takes the network away from the build stages (see builder).
+	BuildOffline bool
 	// Docker projects: container settings as JSON (libs/container.Settings) and the
 	// registry password, sealed for container.PasswordPlace.
 	DockerSettings       string
@@ -113,6 +115,8 @@ type ProjectBody struct {
 	BuildImage     string            `json:"build_image,omitempty"`
 	BuildEnv       map[string]string `json:"build_env,omitempty"`
 	Pipeline       json.RawMessage   `json:"pipeline,omitempty"`
+	// BuildOffline runs the build stages without a network (only loopback).
+	BuildOffline bool `json:"build_offline"`
 	// Docker projects: the container settings; DockerPassword is write-only (sealed, never
 	// shown; kept when omitted, dropped with the username), HasDockerPassword tells whether
 	// one is set.
@@ -315,7 +319,7 @@ func projectBody(m Project, serverIDs []string) ProjectBody {
 		TriggerKeyword: &m.TriggerKeyword, KeywordScope: m.TriggerKeywordScope, WebhookMode: webhookModeOf(m),
 		ConnectionID: m.ConnectionID, RepoPath: m.RepoPath, HookInstalled: m.HookID != "",
 		BuildProfile: m.BuildProfile, BuildScript: m.BuildScript, BuildOutputDir: m.BuildOutputDir,
-		BuildImage: m.BuildImage, BuildEnv: buildEnvOf(m), Pipeline: pipelineOf(m),
+		BuildImage: m.BuildImage, BuildEnv: buildEnvOf(m), Pipeline: pipelineOf(m), BuildOffline: m.BuildOffline,
 		Docker: dockerOf(m), HasDockerPassword: m.DockerPasswordSealed != "",
 		MergeRefs: mergeRefsOf(m), GitActions: gitActionsOf(m)}
 }
@@ -571,6 +575,7 @@ func (b ProjectBody) buildSettings(m *Project) error {
 		return err
 	}
 	m.BuildProfile, m.BuildScript, m.BuildOutputDir, m.BuildImage = b.BuildProfile, b.BuildScript, b.BuildOutputDir, b.BuildImage
+	m.BuildOffline = b.BuildOffline
 	if len(b.BuildEnv) > 0 {
 		env, err := json.Marshal(b.BuildEnv) // sorted keys: canonical
 		if err != nil {

@@ -24,7 +24,7 @@ var schema = map[string][]string{
 		"trigger_token_hash", "connection_id", "repo_path", "hook_id",
 		"build_profile", "build_script", "build_output_dir", "build_image", "build_env", "pipeline",
 		"project_group_id", "deploy_role", "docker_settings", "docker_password_sealed",
-		"merge_refs", "git_actions", "webhook_mode"},
+		"merge_refs", "git_actions", "webhook_mode", "build_offline"},
 	"project_servers": {"project_id", "server_id"},
 	"runs": {"id", "project_id", "ref", "commit_sha", "status", "trigger", "triggered_by", "progress",
 		"error", "artifact_path", "artifact_sha256", "release_id", "lock_token", "heartbeat_at",

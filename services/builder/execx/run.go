@@ -73,6 +73,10 @@ type Spec struct {
 	// the network away too (a sandboxed stage only).
 	Sandbox   *Sandbox
 	NoNetwork bool
+	// Image, when set, runs the stage in a container of that image through Container
+	// (container.go) instead: Argv is looked up in the image, not in Path.
+	Image     string
+	Container *Container
 }
 
 // Masks returns the values that the run log must mask: the secrets' values and, since
@@ -175,13 +179,17 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 		return Result{}, fmt.Errorf("stage %s: create home: %w", spec.Name, err)
 	}
 	env := environ(spec)
-	prog, err := lookPath(spec.Argv[0], dir, envValue(env, "PATH"))
-	if err != nil {
-		var nf *NotFoundError
-		if errors.As(err, &nf) {
-			nf.Stage = spec.Name
+	prog := spec.Argv[0]
+	if spec.Image == "" {
+		if prog, err = lookPath(spec.Argv[0], dir, envValue(env, "PATH")); err != nil {
+			var nf *NotFoundError
+			if errors.As(err, &nf) {
+				nf.Stage = spec.Name
+			}
+			return Result{}, err
 		}
-		return Result{}, err
+	} else if spec.Container == nil {
+		return Result{}, apperr.Unavailable("stage %s: runs in image %s, but this builder has no container CLI", spec.Name, spec.Image)
 	}
 
 	limitCtx, stopLimit := context.WithCancelCause(ctx)
@@ -202,7 +210,17 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 
 	var stopAt atomic.Int64 // unix nanos of the SIGTERM, 0 until then
 	var cmd *exec.Cmd
-	if spec.Sandbox != nil {
+	switch {
+	case spec.Image != "":
+		var cleanup func()
+		cmd, cleanup, err = spec.Container.command(runCtx, spec, dir, env)
+		if err != nil {
+			closeAll(outW, errW)
+			return Result{}, fmt.Errorf("stage %s: %w", spec.Name, err)
+		}
+		defer cleanup()
+		env = cmd.Env
+	case spec.Sandbox != nil:
 		var closeFDs func()
 		cmd, closeFDs, err = spec.Sandbox.command(runCtx, prog, spec.Argv[1:], realPath(spec.Root), realPath(spec.Home), dir, !spec.NoNetwork)
 		if err != nil {
@@ -210,7 +228,7 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 			return Result{}, fmt.Errorf("stage %s: %w", spec.Name, err)
 		}
 		defer closeFDs()
-	} else {
+	default:
 		cmd = exec.CommandContext(runCtx, prog, spec.Argv[1:]...)
 		cmd.Args[0] = spec.Argv[0]
 		cmd.Dir = dir

@@ -153,6 +153,9 @@ func (sb *Sandbox) probe() error {
 // UID returns the uid stages run as outside the sandbox, or -1 for the builder's own.
 func (sb *Sandbox) UID() int { return sb.uid }
 
+// GID returns the gid stages run as outside the sandbox, or -1 for the builder's own.
+func (sb *Sandbox) GID() int { return sb.gid }
+
 // Own gives the sandbox's user the directory trees at paths (the checkout and HOME of a
 // run, after the builder wrote them), so its stages can write there. A builder that is
 // not root shares its uid with its stages and has nothing to change.

@@ -55,6 +55,14 @@ type Stage struct {
 	// Secrets names the build secrets the stage receives in its environment; the builder
 	// fills in their values and masks them in the log.
 	Secrets []string `json:"secrets,omitempty"`
+	// Image, when set, runs the stage in that container image with the builder's
+	// container CLI, the checkout and HOME mounted at their own paths; otherwise the
+	// stage runs in the builder's sandbox.
+	Image string `json:"image,omitempty"`
+	// Engine marks fabu's own container-engine command (the docker recipe's build), which
+	// must reach the engine and so runs outside the sandbox. Only a recipe sets it; a
+	// command written in a pipeline never has it.
+	Engine bool `json:"-"`
 }
 
 // ArtifactSpec says what the stages leave behind.
@@ -94,6 +102,7 @@ func (p Plan) Fingerprint() string {
 		Dir     string            `json:"d"`
 		Env     map[string]string `json:"e"`
 		Secrets []string          `json:"s,omitempty"` // names; the builder mixes in the values
+		Image   string            `json:"i,omitempty"`
 	}
 	v := struct {
 		Version  int               `json:"v"`
@@ -103,7 +112,7 @@ func (p Plan) Fingerprint() string {
 		Env      map[string]string `json:"e"`
 	}{Version: 1, Recipe: p.Recipe, Artifact: p.Artifact, Env: p.Env}
 	for _, s := range p.Stages {
-		v.Stages = append(v.Stages, stage{Command: s.Command, Dir: path.Clean(orDot(s.Dir)), Env: s.Env, Secrets: s.Secrets})
+		v.Stages = append(v.Stages, stage{Command: s.Command, Dir: path.Clean(orDot(s.Dir)), Env: s.Env, Secrets: s.Secrets, Image: s.Image})
 	}
 	b, err := json.Marshal(v) // map keys are sorted, so this is canonical
 	if err != nil {
@@ -111,6 +120,19 @@ func (p Plan) Fingerprint() string {
 	}
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
+}
+
+// stageImageRE is a container image a stage runs in: a repository with an optional
+// registry host and port, then an optional tag and an optional sha256 digest. Nothing in it
+// can be read as a CLI option.
+var stageImageRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]([a-z0-9._-]*[a-z0-9])?)*(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?(@sha256:[0-9a-f]{64})?$`)
+
+// CheckImage checks a stage's image reference.
+func CheckImage(ref string) error {
+	if len(ref) > 255 || !stageImageRE.MatchString(ref) {
+		return fmt.Errorf("image %q: give a reference such as node:20, registry.example.com/team/build:1.2 or one pinned by @sha256:…", ref)
+	}
+	return nil
 }
 
 var (
@@ -172,6 +194,12 @@ func (s Stage) validate() error {
 	}
 	if s.Timeout < MinTimeout || s.Timeout > MaxTimeout {
 		return fmt.Errorf("timeout %s: must be between %s and %s", s.Timeout, MinTimeout, MaxTimeout)
+	}
+	if s.Image != "" {
+		if s.Engine {
+			return fmt.Errorf("a container engine command cannot run in an image")
+		}
+		return CheckImage(s.Image)
 	}
 	return nil
 }
