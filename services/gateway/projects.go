@@ -544,6 +544,7 @@ type pipelineShape struct {
 		Env     map[string]string `json:"env"`
 		Timeout string            `json:"timeout"`
 		Secrets []string          `json:"secrets"` // names of build secrets (secrets_api.go)
+		Image   string            `json:"image"`   // the stage runs in this container image
 	} `json:"stages"`
 	Artifact *struct {
 		Dir  string `json:"dir"`
@@ -654,6 +655,11 @@ func checkPipeline(project string, raw json.RawMessage) (string, error) {
 		}
 		if err := checkStageSecrets(st.Secrets, st.Env); err != nil {
 			return "", apperr.Invalid("project %s: %s.secrets: %v", project, where, err)
+		}
+		if st.Image != "" {
+			if err := container.ValidImageRef(st.Image); err != nil {
+				return "", apperr.Invalid("project %s: %s.image: %v", project, where, err)
+			}
 		}
 	}
 	if a := p.Artifact; a != nil && (a.Dir == "") == (a.File == "") {

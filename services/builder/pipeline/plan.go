@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"fabu.dev/libs/container"
 	"fabu.dev/libs/secret"
 	"fabu.dev/services/builder/execx"
 )
@@ -122,18 +123,8 @@ func (p Plan) Fingerprint() string {
 	return hex.EncodeToString(sum[:])
 }
 
-// stageImageRE is a container image a stage runs in: a repository with an optional
-// registry host and port, then an optional tag and an optional sha256 digest. Nothing in it
-// can be read as a CLI option.
-var stageImageRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]([a-z0-9._-]*[a-z0-9])?)*(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?(@sha256:[0-9a-f]{64})?$`)
-
-// CheckImage checks a stage's image reference.
-func CheckImage(ref string) error {
-	if len(ref) > 255 || !stageImageRE.MatchString(ref) {
-		return fmt.Errorf("image %q: give a reference such as node:20, registry.example.com/team/build:1.2 or one pinned by @sha256:…", ref)
-	}
-	return nil
-}
+// CheckImage checks a stage's image reference (container.ValidImageRef).
+func CheckImage(ref string) error { return container.ValidImageRef(ref) }
 
 var (
 	nameRE    = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
