@@ -81,7 +81,10 @@ func TestContainerStageCancelAndSweep(t *testing.T) {
 	eventually(t, 60*time.Second, "the stage's container running", func() bool { return containersLabelled(t, c.Label) != "" })
 	cancel()
 	select {
-	case <-done:
+	case err := <-done:
+		if err == nil {
+			t.Error("Run of a cancelled stage returned no error")
+		}
 	case <-time.After(60 * time.Second):
 		t.Fatal("Run did not return after cancel")
 	}

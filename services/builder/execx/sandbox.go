@@ -145,7 +145,7 @@ func (sb *Sandbox) probe() error {
 	defer closeFDs()
 	cmd.Env = []string{"PATH=" + DefaultPath}
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("sandbox: bubblewrap cannot create a sandbox here (%v: %s); it needs unprivileged user namespaces (sysctl user.max_user_namespaces > 0, and kernel.unprivileged_userns_clone=1 where that exists)", err, strings.TrimSpace(string(out)))
+		return fmt.Errorf("sandbox: bubblewrap cannot create a sandbox here (%w: %s); it needs unprivileged user namespaces (sysctl user.max_user_namespaces > 0, and kernel.unprivileged_userns_clone=1 where that exists)", err, strings.TrimSpace(string(out)))
 	}
 	return nil
 }

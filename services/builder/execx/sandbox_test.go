@@ -171,7 +171,10 @@ func TestSandboxCancelKillsEverything(t *testing.T) {
 	eventually(t, 10*time.Second, "three sleeps running", func() bool { return len(pidsOf("sleep "+marker)) == 3 })
 	cancel()
 	select {
-	case <-done:
+	case err := <-done:
+		if err == nil {
+			t.Error("Run of a cancelled stage returned no error")
+		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return after cancel")
 	}
