@@ -56,6 +56,7 @@ func TestBrowserDeploy(t *testing.T) {
 	files = append(files, "terminal.test.js")               // the web terminal on the sshd target
 	files = append(files, "giteemode.test.js")              // the Gitee hook mode, through to the webhook service
 	files = append(files, "rollback.test.js")               // one-click rollback from a run page
+	files = append(files, "session.test.js")                // the refresh cookie, and every page under the CSP
 	if only := os.Getenv("FABU_BROWSER_ONLY"); only != "" { // e.g. build.test.js while working on it
 		files = strings.Split(only, ",")
 	}
