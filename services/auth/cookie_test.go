@@ -10,9 +10,17 @@ import (
 	"fabu.dev/libs/store/storetest"
 )
 
+// answer is what browserCall got: the status, the refresh cookie it set (or nil) and the
+// decoded body.
+type answer struct {
+	status int
+	cookie *http.Cookie
+	body   map[string]any
+}
+
 // browserCall sends a request as Chromium would from a page at origin (empty: a non-browser
-// client), with the refresh cookie if not empty, and returns the answer and its body.
-func (a *api) browserCall(method, path, origin, cookie, bearer, body string) (*http.Response, map[string]any) {
+// client), with the refresh cookie if not empty.
+func (a *api) browserCall(method, path, origin, cookie, bearer, body string) answer {
 	a.t.Helper()
 	req, _ := http.NewRequest(method, a.url+path, strings.NewReader(body))
 	if origin != "" {
@@ -35,9 +43,9 @@ func (a *api) browserCall(method, path, origin, cookie, bearer, body string) (*h
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	var out map[string]any
-	_ = json.Unmarshal(b, &out)
-	return resp, out
+	out := answer{status: resp.StatusCode, cookie: refreshCookieOf(resp)}
+	_ = json.Unmarshal(b, &out.body)
+	return out
 }
 
 // refreshCookieOf is the refresh cookie an answer sets, or nil.
@@ -60,19 +68,19 @@ func TestBrowserSessionCookie(t *testing.T) {
 	a := serve(t, newService(t, db, nil))
 	login := `{"username":"alice","password":"` + alicePassword + `"}`
 
-	resp, body := a.browserCall("POST", "/api/v1/auth/login", a.url, "", "", login)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("browser login: status %d %v", resp.StatusCode, body)
+	r := a.browserCall("POST", "/api/v1/auth/login", a.url, "", "", login)
+	if r.status != http.StatusOK {
+		t.Fatalf("browser login: status %d %v", r.status, r.body)
 	}
-	if _, ok := body["refresh_token"]; ok {
-		t.Errorf("a browser's login answer holds the refresh token: %v", body)
+	if _, ok := r.body["refresh_token"]; ok {
+		t.Errorf("a browser's login answer holds the refresh token: %v", r.body)
 	}
-	if body["access_token"] == "" || body["access_token"] == nil {
-		t.Errorf("a browser's login answer holds no access token: %v", body)
+	if access, _ := r.body["access_token"].(string); access == "" {
+		t.Errorf("a browser's login answer holds no access token: %v", r.body)
 	}
-	first := refreshCookieOf(resp)
+	first := r.cookie
 	if first == nil {
-		t.Fatalf("login set no %s cookie; Set-Cookie %q", refreshCookie, resp.Header.Values("Set-Cookie"))
+		t.Fatalf("login set no %s cookie", refreshCookie)
 	}
 	if !first.HttpOnly || first.SameSite != http.SameSiteStrictMode || first.Path != "/api/v1/auth/refresh" ||
 		first.MaxAge <= 0 || first.Secure || first.Value == "" {
@@ -82,48 +90,46 @@ func TestBrowserSessionCookie(t *testing.T) {
 
 	// Other origins are refused, and the refusal does not use up the cookie.
 	for _, origin := range []string{"https://evil.example", "http://127.0.0.1:1"} {
-		resp, _ = a.browserCall("POST", "/api/v1/auth/refresh", origin, first.Value, "", "")
-		if resp.StatusCode != http.StatusForbidden {
-			t.Errorf("refresh from %s: status %d, want 403", origin, resp.StatusCode)
+		if r = a.browserCall("POST", "/api/v1/auth/refresh", origin, first.Value, "", ""); r.status != http.StatusForbidden {
+			t.Errorf("refresh from %s: status %d, want 403", origin, r.status)
 		}
 	}
 
-	resp, body = a.browserCall("POST", "/api/v1/auth/refresh", a.url, first.Value, "", "")
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("refresh from the cookie: status %d %v", resp.StatusCode, body)
+	r = a.browserCall("POST", "/api/v1/auth/refresh", a.url, first.Value, "", "")
+	if r.status != http.StatusOK {
+		t.Fatalf("refresh from the cookie: status %d %v", r.status, r.body)
 	}
-	if _, ok := body["refresh_token"]; ok {
-		t.Errorf("a cookie refresh's answer holds the refresh token: %v", body)
+	if _, ok := r.body["refresh_token"]; ok {
+		t.Errorf("a cookie refresh's answer holds the refresh token: %v", r.body)
 	}
-	access, _ := body["access_token"].(string)
-	second := refreshCookieOf(resp)
+	access, _ := r.body["access_token"].(string)
+	second := r.cookie
 	if access == "" || second == nil || second.Value == first.Value || !second.HttpOnly || second.SameSite != http.SameSiteStrictMode {
 		t.Fatalf("refresh from the cookie: access %q, cookie %v; want a new access token and a new strict cookie", access, second)
 	}
 
-	// The cookie carries the session: with the new one, the access token of the refresh
-	// signs out, and the answer deletes the cookie.
-	resp, _ = a.browserCall("POST", "/api/v1/auth/logout", a.url, "", access, "")
-	if resp.StatusCode != http.StatusNoContent {
-		t.Fatalf("logout: status %d, want 204", resp.StatusCode)
+	// The access token of the refresh signs out, and the answer deletes the cookie; the
+	// session ends, so the last cookie no longer refreshes.
+	r = a.browserCall("POST", "/api/v1/auth/logout", a.url, "", access, "")
+	if r.status != http.StatusNoContent {
+		t.Fatalf("logout: status %d, want 204", r.status)
 	}
-	if gone := refreshCookieOf(resp); gone == nil || gone.MaxAge >= 0 || gone.Path != "/api/v1/auth/refresh" {
+	if gone := r.cookie; gone == nil || gone.MaxAge >= 0 || gone.Path != "/api/v1/auth/refresh" {
 		t.Errorf("logout's cookie = %v, want the refresh cookie deleted", gone)
 	}
-	resp, _ = a.browserCall("POST", "/api/v1/auth/refresh", a.url, second.Value, "", "")
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.Errorf("refresh after logout: status %d, want 401", resp.StatusCode)
+	if r = a.browserCall("POST", "/api/v1/auth/refresh", a.url, second.Value, "", ""); r.status != http.StatusUnauthorized {
+		t.Errorf("refresh after logout: status %d, want 401", r.status)
 	}
 
 	// The CLI's way: the refresh token in the body, both ways.
-	resp, body = a.browserCall("POST", "/api/v1/auth/login", "", "", "", login)
-	rt, _ := body["refresh_token"].(string)
-	if resp.StatusCode != http.StatusOK || rt == "" {
-		t.Fatalf("login without Origin: status %d, refresh token %q; want it in the body", resp.StatusCode, rt)
+	r = a.browserCall("POST", "/api/v1/auth/login", "", "", "", login)
+	rt, _ := r.body["refresh_token"].(string)
+	if r.status != http.StatusOK || rt == "" {
+		t.Fatalf("login without Origin: status %d, refresh token %q; want it in the body", r.status, rt)
 	}
-	resp, body = a.browserCall("POST", "/api/v1/auth/refresh", "", "", "", `{"refresh_token":"`+rt+`"}`)
-	if next, _ := body["refresh_token"].(string); resp.StatusCode != http.StatusOK || next == "" || next == rt {
-		t.Errorf("refresh with the body: status %d, refresh token %q; want a new one in the body", resp.StatusCode, next)
+	r = a.browserCall("POST", "/api/v1/auth/refresh", "", "", "", `{"refresh_token":"`+rt+`"}`)
+	if next, _ := r.body["refresh_token"].(string); r.status != http.StatusOK || next == "" || next == rt {
+		t.Errorf("refresh with the body: status %d, refresh token %q; want a new one in the body", r.status, next)
 	}
 }
 
