@@ -59,9 +59,9 @@ func (s *Service) secureCookie(r *http.Request) bool {
 		strings.HasPrefix(s.cfg.OAuth.PublicURL, "https://")
 }
 
-// sendTokens answers a sign-in with t. The refresh token goes into the cookie; a browser's
-// answer leaves it out of the body, so the page never sees it, while other clients find it
-// there as before.
+// sendTokens answers a sign-in with body, which holds t. The refresh token goes into the
+// cookie; a browser's answer leaves it out of the body, so the page never sees it, while
+// other clients find it there as before.
 func (s *Service) sendTokens(c *gin.Context, t *Tokens, body any) {
 	s.setRefreshCookie(c, t.RefreshToken)
 	if fromBrowser(c.Request) {

@@ -226,13 +226,10 @@ func (s *Service) refresh(c *gin.Context) {
 		httpx.Fail(c, s.log, err)
 		return
 	}
-	if !fromCookie {
-		c.Header("Cache-Control", "no-store")
-		c.JSON(http.StatusOK, t)
-		return
+	if fromCookie {
+		s.setRefreshCookie(c, t.RefreshToken)
+		t.RefreshToken = ""
 	}
-	s.setRefreshCookie(c, t.RefreshToken)
-	t.RefreshToken = ""
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, t)
 }

@@ -15,8 +15,8 @@ import (
 // spaPolicy is the Content-Security-Policy of the web app's pages and files (every other
 // answer keeps httpx.APIPolicy). Scripts come only from fabu's own files: no inline script,
 // no eval. Styles allow 'unsafe-inline' because the terminal's xterm.js writes its colours and
-// cell sizes into <style> elements it creates, and Vue and Element Plus set style attributes;
-// CSS runs no code. connect-src 'self' admits the same-origin WebSockets of the live log and
+// cell sizes into <style> elements it creates (without it Chromium refuses them and the
+// terminal draws wrongly); CSS runs no code. connect-src 'self' admits the same-origin WebSockets of the live log and
 // the terminal. The favicon is a data: URL.
 const spaPolicy = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; " +
 	"connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
