@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"os"
@@ -237,8 +238,16 @@ func proxy(e *gin.Engine, prefix, target string) error {
 		return fmt.Errorf("upstream %q for %s is not an http(s) URL", target, prefix)
 	}
 	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.ModifyResponse = stripSecurityHeaders
 	h := func(c *gin.Context) { rp.ServeHTTP(c.Writer, c.Request) }
 	e.Any(prefix+"/*path", h)
+	return nil
+}
+
+// stripSecurityHeaders drops the upstream service's security headers: this process's engine
+// has set the same ones, and a header sent twice is one that browsers may misread.
+func stripSecurityHeaders(r *http.Response) error {
+	httpx.StripSecurityHeaders(r.Header)
 	return nil
 }
 
@@ -252,6 +261,7 @@ func proxyPath(e *gin.Engine, path, target string) error {
 		return fmt.Errorf("upstream %q for %s is not an http(s) URL", target, path)
 	}
 	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.ModifyResponse = stripSecurityHeaders
 	e.GET(path, func(c *gin.Context) { rp.ServeHTTP(c.Writer, c.Request) })
 	return nil
 }
@@ -280,6 +290,7 @@ func proxyExact(e *gin.Engine, path, target string) error {
 	}
 	u, _ := url.Parse(target) // proxy validated it
 	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.ModifyResponse = stripSecurityHeaders
 	e.Any(path, func(c *gin.Context) { rp.ServeHTTP(c.Writer, c.Request) })
 	return nil
 }

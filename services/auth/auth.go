@@ -125,6 +125,8 @@ type Service struct {
 	signer  *signer
 	limiter *ipLimiter
 	proxies []netip.Prefix
+	// crossOrigin refuses browsers' requests from other origins on the cookie's routes.
+	crossOrigin *http.CrossOriginProtection
 	// providers are the configured sign-in providers by name (oauth.go).
 	providers map[string]provider
 	dummy     string // a hash to check against for unknown users, so they take as long as known ones
@@ -145,7 +147,7 @@ func New(cfg Config, db *store.DB, log *slog.Logger) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, db: db, log: log, dummy: dummy, checkPassword: CheckPassword,
 		authn:   authn.New(db.DB, cfg.Now),
-		limiter: newIPLimiter(cfg.IPBurst, cfg.IPRefill)}
+		limiter: newIPLimiter(cfg.IPBurst, cfg.IPRefill), crossOrigin: http.NewCrossOriginProtection()}
 	s.signer = &signer{s: s}
 	s.providers = newProviders(cfg.OAuth, cfg.Now)
 	for _, p := range cfg.TrustedProxies {
@@ -159,9 +161,10 @@ func (s *Service) Routes(r gin.IRouter) {
 	r.GET("/.well-known/jwks.json", s.jwks)
 	g := r.Group("/api/v1/auth")
 	g.GET("/jwks.json", s.jwks)
-	g.POST("/login", s.login)
-	g.POST("/refresh", s.refresh)
-	g.POST("/logout", s.logout)
+	// The routes that set, read or clear the refresh cookie refuse other origins (cookie.go).
+	g.POST("/login", s.sameOrigin, s.login)
+	g.POST("/refresh", s.sameOrigin, s.refresh)
+	g.POST("/logout", s.sameOrigin, s.logout)
 	g.POST("/password", s.requireSession, s.changePassword)
 	g.POST("/api-tokens", s.requireAuth, s.createAPIToken)
 	g.GET("/api-tokens", s.requireAuth, s.listAPITokens)

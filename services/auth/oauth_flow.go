@@ -355,8 +355,7 @@ func (s *Service) oauthExchange(c *gin.Context) {
 		httpx.Fail(c, s.log, err)
 		return
 	}
-	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, out)
+	s.sendTokens(c, &out.Tokens, &out)
 }
 
 func (s *Service) exchange(ctx context.Context, handle, code string) (OAuthSession, User, string, error) {

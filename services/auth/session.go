@@ -40,13 +40,14 @@ type refreshToken struct {
 func (refreshToken) TableName() string { return "auth_refresh_tokens" }
 
 // Tokens is what a login or a refresh issues. Token repeats AccessToken for clients of the
-// API before refresh tokens existed.
+// API before refresh tokens existed. A browser gets RefreshToken only as a cookie (cookie.go),
+// so its answer leaves the field out.
 type Tokens struct {
 	Token            string   `json:"token"`
 	AccessToken      string   `json:"access_token"`
 	TokenType        string   `json:"token_type"`
 	ExpiresIn        int64    `json:"expires_in"` // seconds
-	RefreshToken     string   `json:"refresh_token"`
+	RefreshToken     string   `json:"refresh_token,omitempty"`
 	RefreshExpiresIn int64    `json:"refresh_expires_in"`
 	User             UserView `json:"user"`
 }
@@ -88,7 +89,7 @@ func (s *Service) login(c *gin.Context) {
 		httpx.Fail(c, s.log, err)
 		return
 	}
-	c.JSON(http.StatusOK, t)
+	s.sendTokens(c, &t, &t)
 }
 
 // recordLogin audits a sign-in: its success, a failure (by the user name as typed, which
@@ -202,17 +203,34 @@ type refreshRequest struct {
 	RefreshToken string `json:"refresh_token"`
 }
 
+// refresh trades a refresh token for new tokens. The token comes in the JSON body (the CLI,
+// API clients), and the new one goes back there; or, from a browser, in the refresh cookie
+// with an empty body, and the new one goes back into the cookie only.
 func (s *Service) refresh(c *gin.Context) {
 	var req refreshRequest
-	if err := httpx.Bind(c, &req); err != nil {
-		httpx.Fail(c, s.log, err)
-		return
+	if c.Request.ContentLength != 0 {
+		if err := httpx.Bind(c, &req); err != nil {
+			httpx.Fail(c, s.log, err)
+			return
+		}
+	}
+	fromCookie := req.RefreshToken == ""
+	if fromCookie {
+		req.RefreshToken, _ = c.Cookie(refreshCookie)
 	}
 	t, err := s.Refresh(c.Request.Context(), req.RefreshToken)
 	if err != nil {
+		if fromCookie && apperr.Is(err, apperr.CodeUnauthorized) {
+			s.setRefreshCookie(c, "") // it will not work again
+		}
 		httpx.Fail(c, s.log, err)
 		return
 	}
+	if fromCookie {
+		s.setRefreshCookie(c, t.RefreshToken)
+		t.RefreshToken = ""
+	}
+	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, t)
 }
 
@@ -298,8 +316,10 @@ type logoutRequest struct {
 
 // logout ends a session: the access token in the Authorization header is revoked until it
 // expires, and so is its session (all its refresh tokens). A refresh token in the body ends
-// its session too. An API token as the bearer is revoked.
+// its session too. An API token as the bearer is revoked. The browser's refresh cookie is
+// deleted whatever the outcome.
 func (s *Service) logout(c *gin.Context) {
+	s.setRefreshCookie(c, "")
 	var req logoutRequest
 	if c.Request.ContentLength != 0 {
 		if err := httpx.Bind(c, &req); err != nil {
