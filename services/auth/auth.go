@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"gorm.io/gorm"
 
 	"fabu.dev/libs/apperr"
 	"fabu.dev/libs/authn"
@@ -163,9 +164,9 @@ func (s *Service) Routes(r gin.IRouter) {
 	g.POST("/refresh", s.refresh)
 	g.POST("/logout", s.logout)
 	g.POST("/password", s.requireSession, s.changePassword)
-	g.POST("/api-tokens", s.requireAuth, s.createAPIToken)
-	g.GET("/api-tokens", s.requireAuth, s.listAPITokens)
-	g.DELETE("/api-tokens/:id", s.requireAuth, s.revokeAPIToken)
+	g.POST("/api-tokens", s.requireTokenAdmin, s.createAPIToken)
+	g.GET("/api-tokens", s.requireTokenAdmin, s.listAPITokens)
+	g.DELETE("/api-tokens/:id", s.requireTokenAdmin, s.revokeAPIToken)
 	s.oauthRoutes(g)
 }
 
@@ -246,11 +247,25 @@ func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
 const principalKey = "fabu.auth.principal"
 
 // requireAuth admits a request with a valid access token or API token in the
-// Authorization header.
+// Authorization header, of a user who is not disabled.
 func (s *Service) requireAuth(c *gin.Context) {
 	if s.authenticate(c) {
 		c.Next()
 	}
+}
+
+// requireTokenAdmin admits API token administration: from a signed-in person's access
+// token, or from an API token with the admin scope. A read, deploy or write token must not
+// mint, list or revoke tokens: a leaked short-lived token would otherwise buy a long-lived one.
+func (s *Service) requireTokenAdmin(c *gin.Context) {
+	if !s.authenticate(c) {
+		return
+	}
+	if p := principal(c); p.Kind != authn.KindSession && !p.Allows(authn.ScopeAdmin) {
+		httpx.Fail(c, s.log, apperr.Forbidden("managing API tokens needs a token with the %q scope, or signing in", authn.ScopeAdmin))
+		return
+	}
+	c.Next()
 }
 
 // requireSession admits only access tokens of a login, not API tokens: changing a password
@@ -266,18 +281,32 @@ func (s *Service) requireSession(c *gin.Context) {
 	c.Next()
 }
 
-// authenticate sets the request's principal, or answers 401 and reports false.
+// authenticate sets the request's principal, or answers 401 and reports false. The user is
+// read again: a disabled or deleted user's credentials, an access token within its
+// lifetime included, reach no route, and a demoted user's scopes shrink at once.
 func (s *Service) authenticate(c *gin.Context) bool {
 	raw, ok := bearer(c)
 	if !ok {
 		httpx.Fail(c, s.log, apperr.Unauthorized("sign in first: missing bearer token"))
 		return false
 	}
-	p, err := s.authn.Authenticate(c.Request.Context(), raw)
+	ctx := c.Request.Context()
+	p, err := s.authn.Authenticate(ctx, raw)
 	if err != nil {
 		httpx.Fail(c, s.log, err)
 		return false
 	}
+	var u User
+	err = s.db.WithContext(ctx).Select("id, username, role, disabled_at").Where("id = ?", p.UserID).Take(&u).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) || (err == nil && u.DisabledAt != nil) {
+		httpx.Fail(c, s.log, apperr.Unauthorized("this account is disabled or gone"))
+		return false
+	}
+	if err != nil {
+		httpx.Fail(c, s.log, fmt.Errorf("load user %s: %w", p.UserID, err))
+		return false
+	}
+	p.Role, p.Scopes = u.Role, authn.CapScopes(p.Scopes, u.Role)
 	c.Set(principalKey, p)
 	return true
 }
