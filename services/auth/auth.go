@@ -43,9 +43,14 @@ type Config struct {
 	KeyRotation     time.Duration // age at which a new signing key takes over [30 days]
 	MaxAPITokenDays int           // longest lifetime of an API token [365]
 
-	LockoutFailures int           // failed logins of one user name within LockoutWindow that lock it [5]
+	// Sign-in throttling (limit.go): the LockoutFailures-th recent failure of a (user name,
+	// address) pair, or of a name from every address, starts a backoff of LockoutBackoff,
+	// doubled by each further failure up to LockoutDuration. A failure is forgotten
+	// LockoutWindow after it, or after the backoff it caused.
+	LockoutFailures int           // [5]
 	LockoutWindow   time.Duration // [15m]
-	LockoutDuration time.Duration // how long a locked user name stays locked [15m]
+	LockoutBackoff  time.Duration // [1m]
+	LockoutDuration time.Duration // the longest backoff [15m]
 	IPBurst         int           // login attempts one client address may make at once [20]
 	IPRefill        time.Duration // one more attempt per client address every … [3s]
 	// TrustedProxies are the addresses (CIDR) whose X-Forwarded-For is believed — the
@@ -74,6 +79,7 @@ func (c *Config) Validate() error {
 	def(&c.KeyRotation, 30*24*time.Hour)
 	def(&c.LockoutWindow, 15*time.Minute)
 	def(&c.LockoutDuration, 15*time.Minute)
+	def(&c.LockoutBackoff, time.Minute)
 	def(&c.IPRefill, 3*time.Second)
 	if c.MaxAPITokenDays == 0 {
 		c.MaxAPITokenDays = 365
@@ -86,6 +92,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.LockoutBackoff > c.LockoutDuration {
+		return fmt.Errorf("auth: sign-in backoff %s is longer than its cap %s", c.LockoutBackoff, c.LockoutDuration)
 	}
 	if c.AccessTTL < time.Minute || c.AccessTTL > 24*time.Hour {
 		return fmt.Errorf("auth: access token lifetime %s is not between a minute and a day", c.AccessTTL)
