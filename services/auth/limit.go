@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -54,6 +55,21 @@ func tooMany(c *gin.Context, wait time.Duration, why string) {
 // A failure is forgotten LockoutWindow after it (or after the wait it caused); a successful
 // sign-in forgets the name's failures and the client's.
 
+// throttleAddress is the client a failure is counted against: an IPv4 address, or the /64
+// network of an IPv6 address, since one host commonly holds a whole /64 and could otherwise
+// be a fresh client for every guess.
+func throttleAddress(address string) string {
+	a, err := netip.ParseAddr(address)
+	if err != nil || a.Unmap().Is4() {
+		return address
+	}
+	p, err := a.Prefix(64)
+	if err != nil {
+		return address
+	}
+	return p.String()
+}
+
 // loginThrottle is a row of auth_login_throttle.
 type loginThrottle struct {
 	Username      string `gorm:"primaryKey"`
@@ -92,6 +108,7 @@ func (s *Service) backoff(n int) time.Duration {
 // checkLocked returns a *LockedError when client address may not try username now: the
 // pair is backing off, or the name is and the client has failed recently.
 func (s *Service) checkLocked(ctx context.Context, username, address string) error {
+	address = throttleAddress(address)
 	now := s.now()
 	db := s.db.WithContext(ctx)
 	var pair []loginThrottle
@@ -124,6 +141,7 @@ func (s *Service) checkLocked(ctx context.Context, username, address string) err
 // backoff of the pair and of the name when the count reaches LockoutFailures. Counts
 // restart when the last failure (or the backoff it caused) is older than LockoutWindow.
 func (s *Service) recordFailure(ctx context.Context, username, address string) error {
+	address = throttleAddress(address)
 	now := s.now()
 	forget := now.Add(-s.cfg.LockoutWindow)
 	until := func(n int) *time.Time {
@@ -173,6 +191,7 @@ func (s *Service) recordFailure(ctx context.Context, username, address string) e
 
 // clearFailures forgets the failures of username, from every address and from address.
 func (s *Service) clearFailures(ctx context.Context, username, address string) error {
+	address = throttleAddress(address)
 	err := s.db.Tx(ctx, func(tx *gorm.DB) error {
 		if err := tx.Where("username = ?", username).Delete(&loginFailures{}).Error; err != nil {
 			return err

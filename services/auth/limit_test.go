@@ -136,3 +136,19 @@ func TestLoginThrottle(t *testing.T) {
 		})
 	}
 }
+
+func TestThrottleAddress(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"198.51.100.7", "198.51.100.7"},
+		{"::ffff:198.51.100.7", "::ffff:198.51.100.7"},
+		{"2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"},
+		{"2001:db8:1:2::ffff", "2001:db8:1:2::/64"},
+		{"2001:db8:1:3::1", "2001:db8:1:3::/64"},
+		{"", ""},
+		{"not an address", "not an address"},
+	} {
+		if got := throttleAddress(tt.in); got != tt.want {
+			t.Errorf("throttleAddress(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
