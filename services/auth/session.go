@@ -78,7 +78,7 @@ func (s *Service) login(c *gin.Context) {
 	if !s.admitSignIn(c, &req) {
 		return
 	}
-	t, err := s.Login(c.Request.Context(), req.Username, req.Password)
+	t, err := s.LoginFrom(c.Request.Context(), s.clientIP(c), req.Username, req.Password)
 	s.recordLogin(c, req.Username, t, err)
 	var locked *LockedError
 	if errors.As(err, &locked) {
@@ -106,38 +106,45 @@ func (s *Service) recordLogin(c *gin.Context, username string, t Tokens, err err
 	if errors.As(err, &locked) || outcomeOf(err) != audit.Refused || username == "" {
 		return
 	}
-	// Login checked the lock before this attempt, so a lock now is one this failure set.
-	if lerr := s.checkLocked(c.Request.Context(), username); errors.As(lerr, &locked) {
+	// Login checked the throttle before this attempt, so a wait now is one this failure set.
+	if lerr := s.checkLocked(c.Request.Context(), username, s.clientIP(c)); errors.As(lerr, &locked) {
 		s.record(c, audit.Entry{Action: "auth.lockout", Target: "user", TargetID: username, Outcome: audit.Refused,
 			Detail: map[string]any{"failures": s.cfg.LockoutFailures, "window": s.cfg.LockoutWindow.String(),
 				"locked_for": locked.RetryAfter.Round(1e9).String()}})
 	}
 }
 
-// Login checks a user's password and starts a session: an access token and a refresh
-// token. Unknown users and wrong passwords get the same error after the same work (one
-// argon2id computation). A user name with too many recent failures is locked: Login then
-// returns a *LockedError without checking the password, even a right one.
+// Login is LoginFrom a client without an address (a caller inside the process).
 func (s *Service) Login(ctx context.Context, username, password string) (Tokens, error) {
+	return s.LoginFrom(ctx, "", username, password)
+}
+
+// LoginFrom checks a user's password, given by the client at address, and starts a session:
+// an access token and a refresh token. Unknown users and wrong passwords get the same error
+// after the same work (one argon2id computation). A client that must wait after too many
+// failed sign-ins (limit.go) gets a *LockedError without the password being checked, even
+// a right one.
+func (s *Service) LoginFrom(ctx context.Context, address, username, password string) (Tokens, error) {
 	if username == "" || password == "" || len(password) > 1024 || len(username) > 256 {
 		return Tokens{}, errBadLogin
 	}
-	if err := s.checkLocked(ctx, username); err != nil {
+	if err := s.checkLocked(ctx, username, address); err != nil {
 		return Tokens{}, err
 	}
-	u, err := s.verifyPassword(ctx, username, password)
+	u, err := s.verifyPassword(ctx, address, username, password)
 	if err != nil {
 		return Tokens{}, err
 	}
-	if err := s.clearFailures(ctx, username); err != nil {
+	if err := s.clearFailures(ctx, username, address); err != nil {
 		return Tokens{}, err
 	}
 	return s.startSession(ctx, u)
 }
 
 // verifyPassword returns the user if password is theirs. It runs argon2id exactly once
-// whether or not the user exists, and counts a failure against the user name.
-func (s *Service) verifyPassword(ctx context.Context, username, password string) (User, error) {
+// whether or not the user exists, and counts a failure against the user name and the
+// client address.
+func (s *Service) verifyPassword(ctx context.Context, address, username, password string) (User, error) {
 	var u User
 	err := s.db.WithContext(ctx).Where("username = ?", username).Take(&u).Error
 	if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
@@ -151,7 +158,7 @@ func (s *Service) verifyPassword(ctx context.Context, username, password string)
 		hash = s.dummy
 	}
 	if s.checkPassword(hash, password) != nil || !usable {
-		if ferr := s.recordFailure(ctx, username); ferr != nil {
+		if ferr := s.recordFailure(ctx, username, address); ferr != nil {
 			return User{}, ferr
 		}
 		return User{}, errBadLogin
@@ -391,7 +398,7 @@ func (s *Service) changePassword(c *gin.Context) {
 		return
 	}
 	p := principal(c)
-	err := s.ChangePassword(c.Request.Context(), p.UserID, p.SessionID, req.Old, req.New)
+	err := s.ChangePassword(c.Request.Context(), s.clientIP(c), p.UserID, p.SessionID, req.Old, req.New)
 	e := audit.Entry{Actor: p.Username, ActorID: p.UserID, Action: "auth.password_change", Target: "user",
 		TargetID: p.UserID, Outcome: outcomeOf(err)}
 	if err != nil {
@@ -411,8 +418,9 @@ func (s *Service) changePassword(c *gin.Context) {
 }
 
 // ChangePassword replaces the password of user userID, keeping session keep and revoking
-// the user's other sessions. Wrong old passwords count towards the user's lockout.
-func (s *Service) ChangePassword(ctx context.Context, userID, keep, old, newPassword string) error {
+// the user's other sessions. Wrong old passwords, from the client at address, count
+// towards sign-in throttling like failed sign-ins.
+func (s *Service) ChangePassword(ctx context.Context, address, userID, keep, old, newPassword string) error {
 	if keep == "" {
 		return apperr.Forbidden("sign in with your password to change it")
 	}
@@ -429,7 +437,7 @@ func (s *Service) ChangePassword(ctx context.Context, userID, keep, old, newPass
 	if newPassword == old {
 		return apperr.Invalid("the new password must differ from the old one")
 	}
-	if err := s.checkLocked(ctx, u.Username); err != nil {
+	if err := s.checkLocked(ctx, u.Username, address); err != nil {
 		return err
 	}
 	if !hasPassword(u.PasswordHash) {
@@ -438,7 +446,7 @@ func (s *Service) ChangePassword(ctx context.Context, userID, keep, old, newPass
 	if old == "" || len(old) > 1024 {
 		return apperr.Invalid("the old password is wrong")
 	}
-	if _, err := s.verifyPassword(ctx, u.Username, old); err != nil {
+	if _, err := s.verifyPassword(ctx, address, u.Username, old); err != nil {
 		if apperr.Is(err, apperr.CodeUnauthorized) {
 			return apperr.Invalid("the old password is wrong")
 		}

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -399,7 +400,18 @@ func (s *Service) saveProject(c *gin.Context, id string) {
 		return
 	}
 	status := http.StatusCreated
+	cl := currentCaller(c)
+	if b.WebhookSecret != "" && id != "" {
+		// A webhook deploys on every matching push: setting its secret is deploying.
+		if err := s.mayDeploy(c.Request.Context(), cl, id); err != nil {
+			httpx.Fail(c, s.log, err)
+			return
+		}
+	}
 	err = s.db.Tx(c.Request.Context(), func(tx *gorm.DB) error {
+		if err := needDeployOnTargets(tx, cl, id, b); err != nil {
+			return err
+		}
 		now := time.Now().UTC()
 		m.UpdatedAt = now
 		if id == "" {
@@ -437,6 +449,28 @@ func (s *Service) saveProject(c *gin.Context, id string) {
 		return
 	}
 	c.JSON(status, projectBody(m, sortedCopy(b.ServerIDs)))
+}
+
+// needDeployOnTargets applies the server-group rules to a project save: a server added to
+// project id's targets (every one, for a new project) needs may_deploy on it, and so does
+// every target when the save sets a webhook secret, which lets pushes deploy.
+func needDeployOnTargets(tx *gorm.DB, cl caller, id string, b ProjectBody) error {
+	if b.WebhookSecret != "" {
+		return needDeployOn(tx, cl, b.ServerIDs, "setting a webhook secret")
+	}
+	var old []string
+	if id != "" {
+		if err := tx.Table("project_servers").Where("project_id = ?", id).Pluck("server_id", &old).Error; err != nil {
+			return fmt.Errorf("load servers of project %s: %w", id, err)
+		}
+	}
+	var added []string
+	for _, sid := range b.ServerIDs {
+		if !slices.Contains(old, sid) {
+			added = append(added, sid)
+		}
+	}
+	return needDeployOn(tx, cl, added, "adding a server to a project's targets")
 }
 
 // saveProjectTx writes m and replaces its target servers, which must exist.
