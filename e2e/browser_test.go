@@ -30,7 +30,9 @@ import (
 // refresh of an expired access token, a password change and back, and the lockout message
 // (e2e/browser/account.test.js; it restores the password it changes and locks only a made-up
 // user name); the build settings' stage editor and the stages, durations, progress and time
-// left on run pages (e2e/browser/build.test.js). The files run one after the other so
+// left on run pages (e2e/browser/build.test.js); the refresh token kept in an HttpOnly cookie,
+// and every page, the live log and the terminal under the CSP without a violation
+// (e2e/browser/session.test.js). The files run one after the other so
 // their deploys of the same project do not overlap.
 func TestBrowserDeploy(t *testing.T) {
 	_, file, _, _ := runtime.Caller(0)
@@ -56,6 +58,7 @@ func TestBrowserDeploy(t *testing.T) {
 	files = append(files, "terminal.test.js")               // the web terminal on the sshd target
 	files = append(files, "giteemode.test.js")              // the Gitee hook mode, through to the webhook service
 	files = append(files, "rollback.test.js")               // one-click rollback from a run page
+	files = append(files, "session.test.js")                // the refresh cookie, and every page under the CSP
 	if only := os.Getenv("FABU_BROWSER_ONLY"); only != "" { // e.g. build.test.js while working on it
 		files = strings.Split(only, ",")
 	}

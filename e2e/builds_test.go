@@ -136,6 +136,7 @@ func TestUpBuildSettings(t *testing.T) {
 		{"pipeline stage name", map[string]any{"pipeline": map[string]any{"stages": []any{map[string]any{"name": "a b", "run": "make"}}}}, `name "a b"`},
 		{"pipeline run", map[string]any{"pipeline": map[string]any{"stages": []any{map[string]any{"name": "x", "run": 3}}}}, "string or a list of strings"},
 		{"output dir", map[string]any{"type": "frontend", "build_output_dir": "../out"}, "build_output_dir"},
+		{"pipeline image option", map[string]any{"pipeline": map[string]any{"stages": []any{map[string]any{"name": "x", "run": "make", "image": "--privileged"}}}}, "stages[0].image"},
 	}
 	for _, tt := range bad {
 		status, body := a.do("POST", "/api/v1/projects", base(tt.extra))
@@ -146,19 +147,20 @@ func TestUpBuildSettings(t *testing.T) {
 		}
 	}
 
-	pipeline := map[string]any{"stages": []any{map[string]any{"name": "install"}, map[string]any{"name": "test", "run": []string{"npm", "test"}}}}
+	pipeline := map[string]any{"stages": []any{map[string]any{"name": "install"}, map[string]any{"name": "test", "run": []string{"npm", "test"}, "image": "node:20"}}}
 	var got struct {
 		ID       string            `json:"id"`
 		Type     string            `json:"type"`
 		Profile  string            `json:"build_profile"`
 		Env      map[string]string `json:"build_env"`
 		Pipeline json.RawMessage   `json:"pipeline"`
+		Offline  bool              `json:"build_offline"`
 	}
 	a.must(http.StatusCreated, "POST", "/api/v1/projects", base(map[string]any{"build_env": map[string]string{"NODE_ENV": "production"},
-		"build_profile": "prod", "pipeline": pipeline}), &got)
+		"build_profile": "prod", "pipeline": pipeline, "build_offline": true}), &got)
 	a.must(http.StatusOK, "GET", "/api/v1/projects/"+got.ID, nil, &got)
-	if got.Type != "nodejs" || got.Profile != "prod" || got.Env["NODE_ENV"] != "production" ||
-		string(got.Pipeline) != `{"stages":[{"name":"install"},{"name":"test","run":["npm","test"]}]}` {
+	if got.Type != "nodejs" || got.Profile != "prod" || got.Env["NODE_ENV"] != "production" || !got.Offline ||
+		string(got.Pipeline) != `{"stages":[{"name":"install"},{"image":"node:20","name":"test","run":["npm","test"]}]}` {
 		t.Errorf("stored project = %+v pipeline %s", got, got.Pipeline)
 	}
 }

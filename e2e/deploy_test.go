@@ -42,6 +42,10 @@ type sixOptions struct {
 	// deployerDataDir gives the deployer a --data-dir of its own, as on another machine:
 	// artifacts then travel over the builder's signed URLs instead of a shared directory.
 	deployerDataDir string
+	// procs, when not nil, receives each service's process by name.
+	procs map[string]*proc
+	// dataDir, when not "", is the data dir of the services (default: a new one).
+	dataDir string
 }
 
 // sixWith is six with options; it also returns each service's listen address.
@@ -51,7 +55,10 @@ func sixWith(t testing.TB, o sixOptions) (*proc, *api, map[string]string) {
 	brokers := testenv.Kafka(t)
 	testenv.Redis(t) // fails with how to get Redis when it is missing
 	redisAddr := testenv.Getenv("FABU_TEST_REDIS", "127.0.0.1:6379")
-	data := t.TempDir() // builder and deployer share artifacts through it, as on one host
+	data := o.dataDir // builder and deployer share artifacts through it, as on one host
+	if data == "" {
+		data = t.TempDir()
+	}
 	common := []string{
 		"FABU_POSTGRES=" + dsn, "FABU_KAFKA=" + strings.Join(brokers, ","), "FABU_REDIS=" + redisAddr,
 		"FABU_REDIS_PREFIX=" + testenv.RedisPrefix(t), "FABU_DATA_DIR=" + data, "FABU_LOCK_TTL=6s",
@@ -86,10 +93,16 @@ func sixWith(t testing.TB, o sixOptions) (*proc, *api, map[string]string) {
 		if s == "deployer" && o.deployerDataDir != "" {
 			args = append(args, "--data-dir", o.deployerDataDir)
 		}
-		startFabu(t, s, addrs[s], common, args...)
+		p := startFabu(t, s, addrs[s], common, args...)
+		if o.procs != nil {
+			o.procs[s] = p
+		}
 	}
 	gw := startFabu(t, "gateway", addrs["gateway"], common, "serve", "gateway", "--addr", addrs["gateway"],
 		"--auth-url", "http://"+addrs["auth"], "--webhook-url", "http://"+addrs["webhook"])
+	if o.procs != nil {
+		o.procs["gateway"] = gw
+	}
 	return gw, login(t, gw.url, adminPassword), addrs
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs and starts what fabu's tests need that this machine lacks: git, OpenSSH server,
-# Chromium, PostgreSQL and Redis (Debian packages, when running as root), and the browser
+# bubblewrap, Chromium, PostgreSQL and Redis (Debian packages, when running as root), and the browser
 # test's npm packages. Safe to run again; it changes nothing that is already in place.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +12,8 @@ command -v ssh-keygen >/dev/null || need+=(openssh-client)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v pg_isready >/dev/null || need+=(postgresql-client)
 command -v docker-compose >/dev/null || need+=(docker-compose)
+# Build stages run in a bubblewrap sandbox (services/builder/execx/sandbox.go).
+command -v bwrap >/dev/null || need+=(bubblewrap)
 # Docker projects' tests: rootful podman with runc, Debian's registry, a static busybox to
 # put in FROM-scratch images (Docker Hub is not reachable from tests).
 if [ "$(id -u)" = 0 ]; then

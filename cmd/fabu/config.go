@@ -47,6 +47,12 @@ type serverConfig struct {
 	LogRetention   int
 	// ContainerCLI is the container CLI the builder builds and pushes docker images with.
 	ContainerCLI string
+	// BuildSandbox isolates build stages: bwrap (bubblewrap, the default) or none (an
+	// explicit, warned opt-out); BuildUID is the uid and gid stages run as when fabu is
+	// root; BuildReadOnly adds read-only toolchain trees to the sandbox.
+	BuildSandbox  string
+	BuildUID      int
+	BuildReadOnly []string
 	// AllowedLocalRepos are the directories under which a project's git_url may name a
 	// repository on this machine (a path or file:// URL); none by default.
 	AllowedLocalRepos []string
@@ -73,6 +79,9 @@ func (c *serverConfig) flags(fs *pflag.FlagSet, distributed bool) {
 	c.OAuth.flags(fs)
 	fs.IntVar(&c.ArtifactRetention, "artifact-retention", 30, "builder: days to keep artifacts; each project's latest succeeded run keeps its artifact regardless (0 keeps all)")
 	fs.StringVar(&c.ContainerCLI, "container-cli", "docker", "builder: docker, podman or an absolute path to one of them, to build and push docker projects' images")
+	fs.StringVar(&c.BuildSandbox, "build-sandbox", "bwrap", "builder: isolate build stages with bubblewrap (bwrap), or none: builds then see everything fabu can, its keys and database included")
+	fs.IntVar(&c.BuildUID, "build-uid", 0, "builder: uid and gid build stages run as when fabu runs as root (default 65534)")
+	fs.StringSliceVar(&c.BuildReadOnly, "build-readonly-paths", nil, "builder: more directories build stages see read-only, for toolchains outside /usr and /opt")
 	fs.IntVar(&c.AuditRetention, "audit-retention", 365, "gateway: days to keep audit log entries (0 keeps all)")
 	fs.IntVar(&c.LogRetention, "log-retention", 30, "gateway: days to keep the logs of finished runs (0 keeps all)")
 	fs.StringSliceVar(&c.AllowedLocalRepos, "allowed-local-repos", nil,

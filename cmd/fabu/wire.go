@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/http/httputil"
 	"net/url"
 	"os"
@@ -25,6 +26,7 @@ import (
 	"fabu.dev/libs/store"
 	"fabu.dev/services/auth"
 	"fabu.dev/services/builder"
+	"fabu.dev/services/builder/execx"
 	"fabu.dev/services/deployer"
 	"fabu.dev/services/gateway"
 	"fabu.dev/services/notifier"
@@ -176,8 +178,11 @@ func newService(name string, cfg serverConfig, st *stack, e *gin.Engine, kick fu
 			ArtifactDir:  filepath.Join(cfg.DataDir, "artifacts"),
 			LockTTL:      cfg.LockTTL,
 			ContainerCLI: cfg.ContainerCLI,
-			Secrets:      st.keys, // registry passwords and build secrets
-			Version:      version, // written into artifact manifests
+			BuildSandbox: cfg.BuildSandbox,
+			Sandbox: execx.SandboxConfig{UID: cfg.BuildUID, GID: cfg.BuildUID, ExtraReadOnly: cfg.BuildReadOnly,
+				Hide: absPaths(cfg.DataDir, cfg.ConfigFile, cfg.MasterKeyFile)}, // never seen by a build
+			Secrets: st.keys, // registry passwords and build secrets
+			Version: version, // written into artifact manifests
 		}, st.db, st.bus, st.coord, st.log.With("service", "builder"), kick)
 		if err != nil {
 			return nil, err
@@ -194,6 +199,20 @@ func newService(name string, cfg serverConfig, st *stack, e *gin.Engine, kick fu
 		return notifier.New(st.db, st.bus, st.log.With("service", "notifier")), nil
 	}
 	return nil, fmt.Errorf("unknown service %q (known: %v)", name, serviceNames)
+}
+
+// absPaths returns the absolute forms of the non-empty paths.
+func absPaths(paths ...string) []string {
+	var out []string
+	for _, p := range paths {
+		if p == "" {
+			continue
+		}
+		if a, err := filepath.Abs(p); err == nil {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // ensureAdmin creates the first administrator; a generated password is printed once.
@@ -220,8 +239,16 @@ func proxy(e *gin.Engine, prefix, target string) error {
 		return fmt.Errorf("upstream %q for %s is not an http(s) URL", target, prefix)
 	}
 	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.ModifyResponse = stripSecurityHeaders
 	h := func(c *gin.Context) { rp.ServeHTTP(c.Writer, c.Request) }
 	e.Any(prefix+"/*path", h)
+	return nil
+}
+
+// stripSecurityHeaders drops the upstream service's security headers: this process's engine
+// has set the same ones, and a header sent twice is one that browsers may misread.
+func stripSecurityHeaders(r *http.Response) error {
+	httpx.StripSecurityHeaders(r.Header)
 	return nil
 }
 
@@ -235,6 +262,7 @@ func proxyPath(e *gin.Engine, path, target string) error {
 		return fmt.Errorf("upstream %q for %s is not an http(s) URL", target, path)
 	}
 	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.ModifyResponse = stripSecurityHeaders
 	e.GET(path, func(c *gin.Context) { rp.ServeHTTP(c.Writer, c.Request) })
 	return nil
 }
@@ -263,6 +291,7 @@ func proxyExact(e *gin.Engine, path, target string) error {
 	}
 	u, _ := url.Parse(target) // proxy validated it
 	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.ModifyResponse = stripSecurityHeaders
 	e.Any(path, func(c *gin.Context) { rp.ServeHTTP(c.Writer, c.Request) })
 	return nil
 }

@@ -7,7 +7,7 @@
 // the Go test TestBrowserDeploy. The refresh logic itself is unit-tested in web/src/api.test.js.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { launch, newPage, screenshot, byTestId, fabuEnv, login, pageErrors } from './chromium.js'
+import { launch, newPage, screenshot, byTestId, fabuEnv, login, pageErrors, accessToken, refreshCookie } from './chromium.js'
 
 const env = fabuEnv('account.test.js')
 const { skip } = env
@@ -119,11 +119,12 @@ test('an expired access token is refreshed silently; reusing an old refresh toke
   const { context, page, problems } = await newPage(browser)
   try {
     await signIn(page)
-    const first = await page.evaluate(() => ({ access: localStorage.getItem('fabu.token'), refresh: localStorage.getItem('fabu.refresh') }))
-    assert.ok(first.access && first.refresh, 'login did not store both an access and a refresh token')
+    const tokens = async () => ({ access: await accessToken(page), refresh: (await refreshCookie(context))?.value })
+    const first = await tokens()
+    assert.ok(first.access && first.refresh, 'login did not keep both an access token and a refresh cookie')
 
     const bad = expiredJWT(first.access)
-    await page.evaluate((t) => localStorage.setItem('fabu.token', t), bad)
+    await page.evaluate((t) => sessionStorage.setItem('fabu.token', t), bad)
     assert.equal((await apiStatus('/projects', bad)).status, 401, 'fabu accepts the expired token')
 
     const refreshes = []
@@ -136,7 +137,7 @@ test('an expired access token is refreshed silently; reusing an old refresh toke
     assert.ok(!visited.includes('/login'), `the browser went through the login page: ${visited.join(' → ')}`)
     assert.equal(refreshes.length, 1, `the page refreshed ${refreshes.length} times`)
 
-    const second = await page.evaluate(() => ({ access: localStorage.getItem('fabu.token'), refresh: localStorage.getItem('fabu.refresh') }))
+    const second = await tokens()
     assert.notEqual(second.access, bad)
     assert.notEqual(second.refresh, first.refresh, 'the refresh token was not rotated')
     assert.equal((await apiStatus('/projects', second.access)).status, 200, 'the refreshed access token does not work')
@@ -146,8 +147,8 @@ test('an expired access token is refreshed silently; reusing an old refresh toke
     await page.waitForSelector(byTestId('servers-table'))
     await screenshot(page, 'account-refreshed')
 
-    // The old refresh token was used already: presenting it again is taken as theft and
-    // revokes the whole login, so the SPA's next refresh fails and it asks to sign in again,
+    // The old refresh token (the cookie's old value, sent as an API client would) was used
+    // already: presenting it again is taken as theft and revokes the whole login, so the SPA's next refresh fails and it asks to sign in again,
     // remembering where it was.
     const reuse = await apiStatus('/auth/refresh', '', { method: 'POST', body: JSON.stringify({ refresh_token: first.refresh }) })
     assert.equal(reuse.status, 401)
@@ -155,7 +156,8 @@ test('an expired access token is refreshed silently; reusing an old refresh toke
     await page.reload()
     await page.waitForURL((u) => u.pathname === '/login', { timeout: 15_000 })
     assert.equal(new URL(page.url()).searchParams.get('redirect'), '/servers')
-    assert.equal(await page.evaluate(() => localStorage.getItem('fabu.refresh')), null, 'the revoked refresh token was kept')
+    assert.equal(await refreshCookie(context), undefined, 'the revoked refresh cookie was kept')
+    assert.equal(await accessToken(page), null, 'the revoked access token was kept')
     assert.deepEqual(unexpected(problems), [])
     assert.deepEqual(pageErrors(problems), [])
   } finally {

@@ -122,3 +122,15 @@ export async function shownLog(page) {
 
 // pageErrors keeps the uncaught exceptions among what newPage collected.
 export const pageErrors = (problems) => problems.filter((p) => p.startsWith('page error'))
+
+// REFRESH_COOKIE is the HttpOnly cookie in which the browser keeps a login's refresh token
+// (services/auth/cookie.go); the page's scripts never see it.
+export const REFRESH_COOKIE = 'fabu_refresh'
+
+// refreshCookie is the refresh cookie the browser context holds, or undefined.
+export async function refreshCookie(context) {
+  return (await context.cookies()).find((c) => c.name === REFRESH_COOKIE)
+}
+
+// accessToken is the access token the page keeps (sessionStorage `fabu.token`), or null.
+export const accessToken = (page) => page.evaluate(() => sessionStorage.getItem('fabu.token'))

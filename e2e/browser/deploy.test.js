@@ -4,7 +4,7 @@
 // end-to-end test TestBrowserDeploy, which starts fabu, an sshd target and the project.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { launch, newPage, screenshot, byTestId, fabuEnv, login, apiGet, shownLog, pageErrors, LOG_LINES } from './chromium.js'
+import { launch, newPage, screenshot, byTestId, fabuEnv, login, apiGet, shownLog, pageErrors, LOG_LINES, accessToken } from './chromium.js'
 
 const env = fabuEnv('deploy.test.js')
 const { skip } = env
@@ -60,7 +60,7 @@ test('log in, deploy the project and watch the run succeed', { skip, timeout: RU
     // Reloading only observes: the page shows the same run, still succeeded.
     await page.reload()
     await page.waitForFunction((sel) => document.querySelector(sel)?.dataset.status === 'succeeded', byTestId('run-status'), { timeout: 15_000 })
-    const token = await page.evaluate(() => localStorage.getItem('fabu.token'))
+    const token = await accessToken(page)
     const run = await apiGet(env, token, `/runs/${encodeURIComponent(runId)}`)
     assert.equal(run.status, 'succeeded')
 

@@ -4,7 +4,7 @@
 // Run by TestBrowserOAuth (e2e/oauth_browser_test.go), which starts fabu with the providers.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { byTestId, fabuEnv, launch, login, newPage, pageErrors, screenshot } from './chromium.js'
+import { byTestId, fabuEnv, launch, login, newPage, pageErrors, screenshot, accessToken, refreshCookie } from './chromium.js'
 
 const env = fabuEnv('oauth.test.js')
 const gitlabLogin = process.env.FABU_OAUTH_GITLAB_LOGIN
@@ -39,7 +39,8 @@ test('sign in with GitLab: refused until linked, linked on the Account page, sig
     await page.waitForSelector(byTestId('login-error'))
     assert.match(await page.textContent(byTestId('login-error')), /no fabu user has linked this account/)
     assert.equal(new URL(page.url()).hash, '', 'the fragment stays in the address bar')
-    assert.equal(await page.evaluate(() => localStorage.getItem('fabu.token')), null)
+    assert.equal(await accessToken(page), null)
+    assert.equal(await refreshCookie(context), undefined)
 
     // Sign in with the password and link the account on the Account page.
     await login(page, env)
@@ -60,17 +61,25 @@ test('sign in with GitLab: refused until linked, linked on the Account page, sig
     assert.match(page.url(), /\/account$/)
     await screenshot(page, 'oauth-linked')
 
-    // Signed out, sign in with GitLab from a page that asked for /servers.
-    await page.evaluate(() => localStorage.clear())
+    // Signed out (which deletes the refresh cookie), sign in with GitLab from a page that
+    // asked for /servers.
+    await page.click(byTestId('user-menu-button'))
+    await page.click(byTestId('logout'))
+    await page.waitForURL(/\/login/)
+    assert.equal(await refreshCookie(context), undefined, 'signing out kept the refresh cookie')
     await page.goto(env.at('/login?redirect=/servers'))
     await page.click(byTestId('oauth-gitlab'))
     await authorizeAtGitLab(page)
     await page.waitForURL(/\/servers$/)
     const user = JSON.parse(await page.evaluate(() => localStorage.getItem('fabu.user')))
     assert.equal(user.username, env.user)
-    const access = await page.evaluate(() => localStorage.getItem('fabu.token'))
-    const refresh = await page.evaluate(() => localStorage.getItem('fabu.refresh'))
+    const access = await accessToken(page)
+    const cookie = await refreshCookie(context)
+    const refresh = cookie?.value
     assert.ok(access && refresh, 'no session stored')
+    assert.equal(cookie.httpOnly, true)
+    assert.equal(cookie.sameSite, 'Strict')
+    assert.equal(await page.evaluate(() => localStorage.getItem('fabu.refresh')), null)
     for (const u of urls) {
       assert.ok(!u.includes(access) && !u.includes(refresh), `a URL carries a token: ${u}`)
       assert.ok(!/[?&#](access_token|refresh_token|token)=/.test(u), `a URL names a token: ${u}`)

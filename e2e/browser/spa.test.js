@@ -6,7 +6,7 @@
 // The live log's drop-and-resume logic is unit-tested in web/src/logstream.test.js.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { launch, newPage, screenshot, byTestId, fabuEnv, login, apiToken, apiGet, shownLog, pageErrors, LOG_LINES } from './chromium.js'
+import { launch, newPage, screenshot, byTestId, fabuEnv, login, apiToken, apiGet, shownLog, pageErrors, LOG_LINES, accessToken, REFRESH_COOKIE } from './chromium.js'
 
 const env = fabuEnv('spa.test.js')
 const { skip } = env
@@ -75,7 +75,8 @@ test('a wrong password shows an error and stays on the login page', { skip }, as
     const err = await page.waitForSelector(byTestId('login-error'), { timeout: 15_000 })
     assert.match((await err.innerText()).trim(), /^Sign-in failed: \S/)
     assert.equal(new URL(page.url()).pathname, '/login')
-    assert.equal(await page.evaluate(() => localStorage.getItem('fabu.token')), null, 'a token was stored')
+    assert.equal(await accessToken(page), null, 'a token was stored')
+    assert.equal(await page.evaluate(() => localStorage.getItem('fabu.user')), null, 'a user was stored')
     await screenshot(page, 'spa-login-error')
     assert.deepEqual(unexpected(problems), [])
   } finally {
@@ -178,14 +179,13 @@ test('an invalid token sends the browser back to the login page, and signing in 
     await page.waitForSelector(byTestId('servers-table'))
 
     // Both tokens of the login are bad: an access token alone would be refreshed silently.
-    await page.evaluate(() => {
-      localStorage.setItem('fabu.token', 'garbage-not-a-fabu-token')
-      localStorage.setItem('fabu.refresh', 'garbage-not-a-refresh-token')
-    })
+    await page.evaluate(() => sessionStorage.setItem('fabu.token', 'garbage-not-a-fabu-token'))
+    await context.addCookies([{ name: REFRESH_COOKIE, value: 'garbage-not-a-refresh-token', domain: new URL(env.url).hostname,
+      path: '/api/v1/auth/refresh', httpOnly: true, sameSite: 'Strict' }])
     await page.reload()
     await page.waitForURL((u) => u.pathname === '/login', { timeout: 15_000 })
     assert.equal(new URL(page.url()).searchParams.get('redirect'), '/servers')
-    assert.equal(await page.evaluate(() => localStorage.getItem('fabu.token')), null, 'the rejected token was kept')
+    assert.equal(await accessToken(page), null, 'the rejected token was kept')
     await screenshot(page, 'spa-bad-token')
 
     await page.fill(byTestId('login-username'), env.user)

@@ -354,6 +354,19 @@ func ParseRepository(repo string) (registry, name string, err error) {
 	return host, strings.TrimPrefix(m[2], "/"), nil
 }
 
+// imageRefRE is an image reference as a build stage names it: a repository with an
+// optional registry host and port, then an optional tag and an optional sha256 digest.
+// Nothing matching it can be read as a CLI option or hold a space.
+var imageRefRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]([a-z0-9._-]*[a-z0-9])?)*(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?(@sha256:[0-9a-f]{64})?$`)
+
+// ValidImageRef checks an image reference that a build stage runs in.
+func ValidImageRef(ref string) error {
+	if len(ref) > 255 || !imageRefRE.MatchString(ref) {
+		return fmt.Errorf("image %q: give a reference such as node:20, registry.example.com/team/build:1.2 or one pinned by @sha256:…", ref)
+	}
+	return nil
+}
+
 // ValidTag checks an image tag.
 func ValidTag(tag string) error {
 	if !tagRE.MatchString(tag) {

@@ -23,12 +23,14 @@ import (
 // MaxBody is the largest JSON request body the API accepts.
 const MaxBody = 1 << 20
 
-// NewEngine returns a gin engine in release mode with panic recovery and request logging.
-// Only the path is logged, never the query string, which may carry an access token.
+// NewEngine returns a gin engine in release mode with panic recovery, request logging and
+// the security headers (SecureHeaders) on every response. Only the path is logged, never the
+// query string, which may carry an access token.
 func NewEngine(log *slog.Logger) *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
 	e.ContextWithFallback = true
+	e.Use(SecureHeaders)
 	e.Use(gin.CustomRecovery(func(c *gin.Context, v any) {
 		log.Error("handler panic", "path", c.Request.URL.Path, "panic", fmt.Sprint(v))
 		Fail(c, log, errors.New("handler panic"))

@@ -63,7 +63,7 @@ func TestAuditOfSignIns(t *testing.T) {
 				t.Errorf("failed login entry = %+v, want no actor, target user alice and the reason", failed)
 			}
 			lock := got[6]
-			if lock.TargetID != "alice" || lock.Detail["failures"] != float64(5) || lock.Detail["locked_for"] != "15m0s" {
+			if lock.TargetID != "alice" || lock.Detail["failures"] != float64(5) || lock.Detail["locked_for"] != "1m0s" {
 				t.Errorf("lockout entry = %+v", lock)
 			}
 			if locked := got[7]; locked.TargetID != "alice" || !strings.Contains(locked.Detail["reason"].(string), "locked") {

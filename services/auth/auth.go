@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"gorm.io/gorm"
 
 	"fabu.dev/libs/apperr"
 	"fabu.dev/libs/authn"
@@ -42,9 +43,14 @@ type Config struct {
 	KeyRotation     time.Duration // age at which a new signing key takes over [30 days]
 	MaxAPITokenDays int           // longest lifetime of an API token [365]
 
-	LockoutFailures int           // failed logins of one user name within LockoutWindow that lock it [5]
+	// Sign-in throttling (limit.go): the LockoutFailures-th recent failure of a (user name,
+	// address) pair, or of a name from every address, starts a backoff of LockoutBackoff,
+	// doubled by each further failure up to LockoutDuration. A failure is forgotten
+	// LockoutWindow after it, or after the backoff it caused.
+	LockoutFailures int           // [5]
 	LockoutWindow   time.Duration // [15m]
-	LockoutDuration time.Duration // how long a locked user name stays locked [15m]
+	LockoutBackoff  time.Duration // [1m]
+	LockoutDuration time.Duration // the longest backoff [15m]
 	IPBurst         int           // login attempts one client address may make at once [20]
 	IPRefill        time.Duration // one more attempt per client address every … [3s]
 	// TrustedProxies are the addresses (CIDR) whose X-Forwarded-For is believed — the
@@ -73,6 +79,7 @@ func (c *Config) Validate() error {
 	def(&c.KeyRotation, 30*24*time.Hour)
 	def(&c.LockoutWindow, 15*time.Minute)
 	def(&c.LockoutDuration, 15*time.Minute)
+	def(&c.LockoutBackoff, time.Minute)
 	def(&c.IPRefill, 3*time.Second)
 	if c.MaxAPITokenDays == 0 {
 		c.MaxAPITokenDays = 365
@@ -85,6 +92,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.LockoutBackoff > c.LockoutDuration {
+		return fmt.Errorf("auth: sign-in backoff %s is longer than its cap %s", c.LockoutBackoff, c.LockoutDuration)
 	}
 	if c.AccessTTL < time.Minute || c.AccessTTL > 24*time.Hour {
 		return fmt.Errorf("auth: access token lifetime %s is not between a minute and a day", c.AccessTTL)
@@ -125,6 +135,8 @@ type Service struct {
 	signer  *signer
 	limiter *ipLimiter
 	proxies []netip.Prefix
+	// crossOrigin refuses browsers' requests from other origins on the cookie's routes.
+	crossOrigin *http.CrossOriginProtection
 	// providers are the configured sign-in providers by name (oauth.go).
 	providers map[string]provider
 	dummy     string // a hash to check against for unknown users, so they take as long as known ones
@@ -145,7 +157,7 @@ func New(cfg Config, db *store.DB, log *slog.Logger) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, db: db, log: log, dummy: dummy, checkPassword: CheckPassword,
 		authn:   authn.New(db.DB, cfg.Now),
-		limiter: newIPLimiter(cfg.IPBurst, cfg.IPRefill)}
+		limiter: newIPLimiter(cfg.IPBurst, cfg.IPRefill), crossOrigin: http.NewCrossOriginProtection()}
 	s.signer = &signer{s: s}
 	s.providers = newProviders(cfg.OAuth, cfg.Now)
 	for _, p := range cfg.TrustedProxies {
@@ -159,13 +171,14 @@ func (s *Service) Routes(r gin.IRouter) {
 	r.GET("/.well-known/jwks.json", s.jwks)
 	g := r.Group("/api/v1/auth")
 	g.GET("/jwks.json", s.jwks)
-	g.POST("/login", s.login)
-	g.POST("/refresh", s.refresh)
-	g.POST("/logout", s.logout)
+	// The routes that set, read or clear the refresh cookie refuse other origins (cookie.go).
+	g.POST("/login", s.sameOrigin, s.login)
+	g.POST("/refresh", s.sameOrigin, s.refresh)
+	g.POST("/logout", s.sameOrigin, s.logout)
 	g.POST("/password", s.requireSession, s.changePassword)
-	g.POST("/api-tokens", s.requireAuth, s.createAPIToken)
-	g.GET("/api-tokens", s.requireAuth, s.listAPITokens)
-	g.DELETE("/api-tokens/:id", s.requireAuth, s.revokeAPIToken)
+	g.POST("/api-tokens", s.requireTokenAdmin, s.createAPIToken)
+	g.GET("/api-tokens", s.requireTokenAdmin, s.listAPITokens)
+	g.DELETE("/api-tokens/:id", s.requireTokenAdmin, s.revokeAPIToken)
 	s.oauthRoutes(g)
 }
 
@@ -246,11 +259,25 @@ func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
 const principalKey = "fabu.auth.principal"
 
 // requireAuth admits a request with a valid access token or API token in the
-// Authorization header.
+// Authorization header, of a user who is not disabled.
 func (s *Service) requireAuth(c *gin.Context) {
 	if s.authenticate(c) {
 		c.Next()
 	}
+}
+
+// requireTokenAdmin admits API token administration: from a signed-in person's access
+// token, or from an API token with the admin scope. A read, deploy or write token must not
+// mint, list or revoke tokens: a leaked short-lived token would otherwise buy a long-lived one.
+func (s *Service) requireTokenAdmin(c *gin.Context) {
+	if !s.authenticate(c) {
+		return
+	}
+	if p := principal(c); p.Kind != authn.KindSession && !p.Allows(authn.ScopeAdmin) {
+		httpx.Fail(c, s.log, apperr.Forbidden("managing API tokens needs a token with the %q scope, or signing in", authn.ScopeAdmin))
+		return
+	}
+	c.Next()
 }
 
 // requireSession admits only access tokens of a login, not API tokens: changing a password
@@ -266,18 +293,32 @@ func (s *Service) requireSession(c *gin.Context) {
 	c.Next()
 }
 
-// authenticate sets the request's principal, or answers 401 and reports false.
+// authenticate sets the request's principal, or answers 401 and reports false. The user is
+// read again: a disabled or deleted user's credentials, an access token within its
+// lifetime included, reach no route, and a demoted user's scopes shrink at once.
 func (s *Service) authenticate(c *gin.Context) bool {
 	raw, ok := bearer(c)
 	if !ok {
 		httpx.Fail(c, s.log, apperr.Unauthorized("sign in first: missing bearer token"))
 		return false
 	}
-	p, err := s.authn.Authenticate(c.Request.Context(), raw)
+	ctx := c.Request.Context()
+	p, err := s.authn.Authenticate(ctx, raw)
 	if err != nil {
 		httpx.Fail(c, s.log, err)
 		return false
 	}
+	var u User
+	err = s.db.WithContext(ctx).Select("id, username, role, disabled_at").Where("id = ?", p.UserID).Take(&u).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) || (err == nil && u.DisabledAt != nil) {
+		httpx.Fail(c, s.log, apperr.Unauthorized("this account is disabled or gone"))
+		return false
+	}
+	if err != nil {
+		httpx.Fail(c, s.log, fmt.Errorf("load user %s: %w", p.UserID, err))
+		return false
+	}
+	p.Role, p.Scopes = u.Role, authn.CapScopes(p.Scopes, u.Role)
 	c.Set(principalKey, p)
 	return true
 }

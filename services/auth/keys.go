@@ -151,8 +151,11 @@ func (s *Service) prune(ctx context.Context) error {
 		db.Exec("DELETE FROM auth_refresh_tokens WHERE expires_at < ?", now).Error,
 		// A revoked session stays until its access tokens have expired, so they keep failing.
 		db.Exec("DELETE FROM auth_sessions WHERE expires_at < ?", now.Add(-s.cfg.AccessTTL)).Error,
-		db.Exec("DELETE FROM auth_login_failures WHERE window_start < ? AND (locked_until IS NULL OR locked_until < ?)",
-			now.Add(-s.cfg.LockoutWindow), now).Error,
+		// Sign-in failures are forgotten LockoutWindow after the last one or the wait it caused (limit.go).
+		db.Exec("DELETE FROM auth_login_failures WHERE COALESCE(locked_until, last_failure_at, window_start) < ?",
+			now.Add(-s.cfg.LockoutWindow)).Error,
+		db.Exec("DELETE FROM auth_login_throttle WHERE COALESCE(blocked_until, last_failure_at) < ?",
+			now.Add(-s.cfg.LockoutWindow)).Error,
 		db.Exec("DELETE FROM auth_oauth_flows WHERE expires_at < ? AND (code_expires_at IS NULL OR code_expires_at < ?)", now, now).Error,
 	)
 }

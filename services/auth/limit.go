@@ -2,9 +2,9 @@ package auth
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -15,7 +15,8 @@ import (
 	"fabu.dev/libs/apperr"
 )
 
-// LockedError is returned for a user name locked after too many failed sign-ins.
+// LockedError is returned when a client must wait before trying a user name again, after
+// too many failed sign-ins (its own, or the name's while the client has failed recently).
 type LockedError struct {
 	RetryAfter time.Duration
 }
@@ -37,54 +38,150 @@ func tooMany(c *gin.Context, wait time.Duration, why string) {
 	})
 }
 
-// loginFailures is a row of auth_login_failures. Failures are counted per user name as
-// typed, whether or not the user exists, so a lockout says nothing about who exists; they
-// live in the database, so every auth process sees the same count.
+// Sign-in throttling. Failed sign-ins are counted per user name as typed, whether or not
+// the user exists (so a 429 says nothing about who exists), in the database (so every auth
+// process sees the same counts), twice:
+//
+//   - per (name, client address), in auth_login_throttle: from the LockoutFailures-th
+//     recent failure on, that client waits LockoutBackoff before its next try of the name,
+//     doubled with each further failure, up to LockoutDuration. It slows only that client.
+//   - per name from every address, in auth_login_failures: the same backoff, but it holds
+//     only against clients with a recent failure of their own (on any name). A client
+//     without one is always let through to the password check.
+//
+// So nobody can keep a user out by failing on their name on purpose — the hard lock this
+// replaces let anyone lock the administrator out forever by renewing it — while a guesser
+// gets LockoutFailures tries per address, and one per fresh address while the name is slowed.
+// A failure is forgotten LockoutWindow after it (or after the wait it caused); a successful
+// sign-in forgets the name's failures and the client's.
+
+// throttleAddress is the client a failure is counted against: an IPv4 address, or the /64
+// network of an IPv6 address, since one host commonly holds a whole /64 and could otherwise
+// be a fresh client for every guess.
+func throttleAddress(address string) string {
+	a, err := netip.ParseAddr(address)
+	if err != nil || a.Unmap().Is4() {
+		return address
+	}
+	p, err := a.Prefix(64)
+	if err != nil {
+		return address
+	}
+	return p.String()
+}
+
+// loginThrottle is a row of auth_login_throttle.
+type loginThrottle struct {
+	Username      string `gorm:"primaryKey"`
+	Address       string `gorm:"primaryKey"`
+	Failures      int
+	LastFailureAt time.Time
+	BlockedUntil  *time.Time
+}
+
+func (loginThrottle) TableName() string { return "auth_login_throttle" }
+
+// loginFailures is a row of auth_login_failures: a name's failures from every address.
+// LockedUntil is the end of the name's backoff.
 type loginFailures struct {
-	Username    string `gorm:"primaryKey"`
-	Failures    int
-	WindowStart time.Time
-	LockedUntil *time.Time
+	Username      string `gorm:"primaryKey"`
+	Failures      int
+	WindowStart   time.Time
+	LastFailureAt *time.Time
+	LockedUntil   *time.Time
 }
 
 func (loginFailures) TableName() string { return "auth_login_failures" }
 
-func (s *Service) checkLocked(ctx context.Context, username string) error {
-	var f loginFailures
-	err := s.db.WithContext(ctx).Where("username = ?", username).Take(&f).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
+// backoff is the wait after the n-th recent failure.
+func (s *Service) backoff(n int) time.Duration {
+	over := n - s.cfg.LockoutFailures
+	if over < 0 {
+		return 0
+	}
+	if over > 30 || s.cfg.LockoutBackoff<<over > s.cfg.LockoutDuration {
+		return s.cfg.LockoutDuration
+	}
+	return s.cfg.LockoutBackoff << over
+}
+
+// checkLocked returns a *LockedError when client address may not try username now: the
+// pair is backing off, or the name is and the client has failed recently.
+func (s *Service) checkLocked(ctx context.Context, username, address string) error {
+	address = throttleAddress(address)
+	now := s.now()
+	db := s.db.WithContext(ctx)
+	var pair []loginThrottle
+	if err := db.Where("username = ? AND address = ?", username, address).Limit(1).Find(&pair).Error; err != nil {
+		return fmt.Errorf("read login failures: %w", err)
+	}
+	if len(pair) == 1 && pair[0].BlockedUntil != nil && now.Before(*pair[0].BlockedUntil) {
+		return &LockedError{RetryAfter: pair[0].BlockedUntil.Sub(now)}
+	}
+	var name []loginFailures
+	if err := db.Where("username = ?", username).Limit(1).Find(&name).Error; err != nil {
+		return fmt.Errorf("read login failures: %w", err)
+	}
+	if len(name) == 0 || name[0].LockedUntil == nil || !now.Before(*name[0].LockedUntil) {
 		return nil
 	}
+	var recent int64
+	err := db.Model(&loginThrottle{}).Where("address = ? AND last_failure_at > ?", address, now.Add(-s.cfg.LockoutWindow)).
+		Limit(1).Count(&recent).Error
 	if err != nil {
 		return fmt.Errorf("read login failures: %w", err)
 	}
-	if now := s.now(); f.LockedUntil != nil && now.Before(*f.LockedUntil) {
-		return &LockedError{RetryAfter: f.LockedUntil.Sub(now)}
+	if recent > 0 {
+		return &LockedError{RetryAfter: name[0].LockedUntil.Sub(now)}
 	}
 	return nil
 }
 
-// recordFailure counts a failed sign-in of username; the LockoutFailures-th failure within
-// LockoutWindow locks the name for LockoutDuration.
-func (s *Service) recordFailure(ctx context.Context, username string) error {
+// recordFailure counts a failed sign-in of username from client address, and sets the
+// backoff of the pair and of the name when the count reaches LockoutFailures. Counts
+// restart when the last failure (or the backoff it caused) is older than LockoutWindow.
+func (s *Service) recordFailure(ctx context.Context, username, address string) error {
+	address = throttleAddress(address)
 	now := s.now()
+	forget := now.Add(-s.cfg.LockoutWindow)
+	until := func(n int) *time.Time {
+		if d := s.backoff(n); d > 0 {
+			t := now.Add(d)
+			return &t
+		}
+		return nil
+	}
 	err := s.db.Tx(ctx, func(tx *gorm.DB) error {
-		res := tx.Exec(`UPDATE auth_login_failures SET failures = failures + 1
-			WHERE username = ? AND window_start > ? AND locked_until IS NULL`,
-			username, now.Add(-s.cfg.LockoutWindow))
-		if res.Error != nil {
-			return res.Error
+		err := tx.Exec(`INSERT INTO auth_login_throttle (username, address, failures, last_failure_at, blocked_until) VALUES (?, ?, 1, ?, NULL)
+			ON CONFLICT (username, address) DO UPDATE SET last_failure_at = excluded.last_failure_at,
+			failures = CASE WHEN COALESCE(auth_login_throttle.blocked_until, auth_login_throttle.last_failure_at) > ?
+				THEN auth_login_throttle.failures + 1 ELSE 1 END`,
+			username, address, now, forget).Error
+		if err != nil {
+			return err
 		}
-		if res.RowsAffected == 0 { // no row, or its window or lock is over: start a new window
-			if err := tx.Exec(`INSERT INTO auth_login_failures (username, failures, window_start, locked_until) VALUES (?, 1, ?, NULL)
-				ON CONFLICT (username) DO UPDATE SET failures = 1, window_start = excluded.window_start, locked_until = NULL
-				WHERE auth_login_failures.locked_until IS NULL OR auth_login_failures.locked_until <= excluded.window_start`,
-				username, now).Error; err != nil {
-				return err
-			}
+		var n int
+		if err := tx.Model(&loginThrottle{}).Where("username = ? AND address = ?", username, address).Select("failures").Scan(&n).Error; err != nil {
+			return err
 		}
-		return tx.Exec(`UPDATE auth_login_failures SET locked_until = ? WHERE username = ? AND failures >= ? AND locked_until IS NULL`,
-			now.Add(s.cfg.LockoutDuration), username, s.cfg.LockoutFailures).Error
+		if err := tx.Model(&loginThrottle{}).Where("username = ? AND address = ?", username, address).
+			Update("blocked_until", until(n)).Error; err != nil {
+			return err
+		}
+		err = tx.Exec(`INSERT INTO auth_login_failures (username, failures, window_start, last_failure_at, locked_until) VALUES (?, 1, ?, ?, NULL)
+			ON CONFLICT (username) DO UPDATE SET last_failure_at = excluded.last_failure_at,
+			failures = CASE WHEN COALESCE(auth_login_failures.locked_until, auth_login_failures.last_failure_at, auth_login_failures.window_start) > ?
+				THEN auth_login_failures.failures + 1 ELSE 1 END,
+			window_start = CASE WHEN COALESCE(auth_login_failures.locked_until, auth_login_failures.last_failure_at, auth_login_failures.window_start) > ?
+				THEN auth_login_failures.window_start ELSE excluded.window_start END`,
+			username, now, now, forget, forget).Error
+		if err != nil {
+			return err
+		}
+		if err := tx.Model(&loginFailures{}).Where("username = ?", username).Select("failures").Scan(&n).Error; err != nil {
+			return err
+		}
+		return tx.Model(&loginFailures{}).Where("username = ?", username).Update("locked_until", until(n)).Error
 	})
 	if err != nil {
 		return fmt.Errorf("record login failure: %w", err)
@@ -92,8 +189,16 @@ func (s *Service) recordFailure(ctx context.Context, username string) error {
 	return nil
 }
 
-func (s *Service) clearFailures(ctx context.Context, username string) error {
-	if err := s.db.WithContext(ctx).Where("username = ?", username).Delete(&loginFailures{}).Error; err != nil {
+// clearFailures forgets the failures of username, from every address and from address.
+func (s *Service) clearFailures(ctx context.Context, username, address string) error {
+	address = throttleAddress(address)
+	err := s.db.Tx(ctx, func(tx *gorm.DB) error {
+		if err := tx.Where("username = ?", username).Delete(&loginFailures{}).Error; err != nil {
+			return err
+		}
+		return tx.Where("username = ? AND address = ?", username, address).Delete(&loginThrottle{}).Error
+	})
+	if err != nil {
 		return fmt.Errorf("clear login failures: %w", err)
 	}
 	return nil

@@ -200,7 +200,7 @@ func (s *Service) oauthRoutes(g gin.IRouter) {
 	g.GET("/oauth/:provider/start", s.oauthStart)
 	g.GET("/oauth/:provider/callback", s.oauthCallback)
 	g.POST("/oauth/:provider/link", s.requireSession, s.oauthLink)
-	g.POST("/oauth/exchange", s.oauthExchange)
+	g.POST("/oauth/exchange", s.sameOrigin, s.oauthExchange) // sets the refresh cookie (cookie.go)
 	g.GET("/identities", s.requireAuth, s.listIdentities)
 	g.DELETE("/identities/:provider", s.requireSession, s.unlinkIdentity)
 }

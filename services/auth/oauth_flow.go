@@ -336,7 +336,7 @@ func (s *Service) oauthExchange(c *gin.Context) {
 		return
 	}
 	handle, _ := c.Cookie(flowCookie)
-	out, u, provider, err := s.exchange(c.Request.Context(), handle, req.Code)
+	out, u, provider, err := s.exchange(c.Request.Context(), s.clientIP(c), handle, req.Code)
 	s.setFlowCookie(c, "", -1)
 	e := audit.Entry{Action: "auth.oauth.login", Target: "user", TargetID: u.ID, Outcome: outcomeOf(err),
 		Detail: map[string]any{"provider": provider}}
@@ -355,11 +355,10 @@ func (s *Service) oauthExchange(c *gin.Context) {
 		httpx.Fail(c, s.log, err)
 		return
 	}
-	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, out)
+	s.sendTokens(c, &out.Tokens, &out)
 }
 
-func (s *Service) exchange(ctx context.Context, handle, code string) (OAuthSession, User, string, error) {
+func (s *Service) exchange(ctx context.Context, address, handle, code string) (OAuthSession, User, string, error) {
 	if handle == "" || len(handle) > 128 || code == "" || len(code) > 128 {
 		return OAuthSession{}, User{}, "", errBadCode
 	}
@@ -391,7 +390,7 @@ func (s *Service) exchange(ctx context.Context, handle, code string) (OAuthSessi
 	if u.DisabledAt != nil {
 		return OAuthSession{}, u, f.Provider, apperr.Unauthorized("this account is disabled")
 	}
-	if err := s.checkLocked(ctx, u.Username); err != nil {
+	if err := s.checkLocked(ctx, u.Username, address); err != nil {
 		return OAuthSession{}, u, f.Provider, err
 	}
 	t, err := s.startSession(ctx, u)

@@ -70,7 +70,7 @@ func (s *Service) signInIdentity(c *gin.Context, p provider, id identity) (strin
 		return "", refuse("disabled", "the user "+u.Username+" is disabled")
 	}
 	var locked *LockedError
-	if err := s.checkLocked(ctx, u.Username); errors.As(err, &locked) {
+	if err := s.checkLocked(ctx, u.Username, s.clientIP(c)); errors.As(err, &locked) {
 		return "", refuse("locked", "the user "+u.Username+" is locked after too many failed sign-ins")
 	} else if err != nil {
 		return "", err

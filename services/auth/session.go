@@ -40,13 +40,14 @@ type refreshToken struct {
 func (refreshToken) TableName() string { return "auth_refresh_tokens" }
 
 // Tokens is what a login or a refresh issues. Token repeats AccessToken for clients of the
-// API before refresh tokens existed.
+// API before refresh tokens existed. A browser gets RefreshToken only as a cookie (cookie.go),
+// so its answer leaves the field out.
 type Tokens struct {
 	Token            string   `json:"token"`
 	AccessToken      string   `json:"access_token"`
 	TokenType        string   `json:"token_type"`
 	ExpiresIn        int64    `json:"expires_in"` // seconds
-	RefreshToken     string   `json:"refresh_token"`
+	RefreshToken     string   `json:"refresh_token,omitempty"`
 	RefreshExpiresIn int64    `json:"refresh_expires_in"`
 	User             UserView `json:"user"`
 }
@@ -77,7 +78,7 @@ func (s *Service) login(c *gin.Context) {
 	if !s.admitSignIn(c, &req) {
 		return
 	}
-	t, err := s.Login(c.Request.Context(), req.Username, req.Password)
+	t, err := s.LoginFrom(c.Request.Context(), s.clientIP(c), req.Username, req.Password)
 	s.recordLogin(c, req.Username, t, err)
 	var locked *LockedError
 	if errors.As(err, &locked) {
@@ -88,7 +89,7 @@ func (s *Service) login(c *gin.Context) {
 		httpx.Fail(c, s.log, err)
 		return
 	}
-	c.JSON(http.StatusOK, t)
+	s.sendTokens(c, &t, &t)
 }
 
 // recordLogin audits a sign-in: its success, a failure (by the user name as typed, which
@@ -105,38 +106,45 @@ func (s *Service) recordLogin(c *gin.Context, username string, t Tokens, err err
 	if errors.As(err, &locked) || outcomeOf(err) != audit.Refused || username == "" {
 		return
 	}
-	// Login checked the lock before this attempt, so a lock now is one this failure set.
-	if lerr := s.checkLocked(c.Request.Context(), username); errors.As(lerr, &locked) {
+	// Login checked the throttle before this attempt, so a wait now is one this failure set.
+	if lerr := s.checkLocked(c.Request.Context(), username, s.clientIP(c)); errors.As(lerr, &locked) {
 		s.record(c, audit.Entry{Action: "auth.lockout", Target: "user", TargetID: username, Outcome: audit.Refused,
 			Detail: map[string]any{"failures": s.cfg.LockoutFailures, "window": s.cfg.LockoutWindow.String(),
 				"locked_for": locked.RetryAfter.Round(1e9).String()}})
 	}
 }
 
-// Login checks a user's password and starts a session: an access token and a refresh
-// token. Unknown users and wrong passwords get the same error after the same work (one
-// argon2id computation). A user name with too many recent failures is locked: Login then
-// returns a *LockedError without checking the password, even a right one.
+// Login is LoginFrom a client without an address (a caller inside the process).
 func (s *Service) Login(ctx context.Context, username, password string) (Tokens, error) {
+	return s.LoginFrom(ctx, "", username, password)
+}
+
+// LoginFrom checks a user's password, given by the client at address, and starts a session:
+// an access token and a refresh token. Unknown users and wrong passwords get the same error
+// after the same work (one argon2id computation). A client that must wait after too many
+// failed sign-ins (limit.go) gets a *LockedError without the password being checked, even
+// a right one.
+func (s *Service) LoginFrom(ctx context.Context, address, username, password string) (Tokens, error) {
 	if username == "" || password == "" || len(password) > 1024 || len(username) > 256 {
 		return Tokens{}, errBadLogin
 	}
-	if err := s.checkLocked(ctx, username); err != nil {
+	if err := s.checkLocked(ctx, username, address); err != nil {
 		return Tokens{}, err
 	}
-	u, err := s.verifyPassword(ctx, username, password)
+	u, err := s.verifyPassword(ctx, address, username, password)
 	if err != nil {
 		return Tokens{}, err
 	}
-	if err := s.clearFailures(ctx, username); err != nil {
+	if err := s.clearFailures(ctx, username, address); err != nil {
 		return Tokens{}, err
 	}
 	return s.startSession(ctx, u)
 }
 
 // verifyPassword returns the user if password is theirs. It runs argon2id exactly once
-// whether or not the user exists, and counts a failure against the user name.
-func (s *Service) verifyPassword(ctx context.Context, username, password string) (User, error) {
+// whether or not the user exists, and counts a failure against the user name and the
+// client address.
+func (s *Service) verifyPassword(ctx context.Context, address, username, password string) (User, error) {
 	var u User
 	err := s.db.WithContext(ctx).Where("username = ?", username).Take(&u).Error
 	if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
@@ -150,7 +158,7 @@ func (s *Service) verifyPassword(ctx context.Context, username, password string)
 		hash = s.dummy
 	}
 	if s.checkPassword(hash, password) != nil || !usable {
-		if ferr := s.recordFailure(ctx, username); ferr != nil {
+		if ferr := s.recordFailure(ctx, username, address); ferr != nil {
 			return User{}, ferr
 		}
 		return User{}, errBadLogin
@@ -202,17 +210,34 @@ type refreshRequest struct {
 	RefreshToken string `json:"refresh_token"`
 }
 
+// refresh trades a refresh token for new tokens. The token comes in the JSON body (the CLI,
+// API clients), and the new one goes back there; or, from a browser, in the refresh cookie
+// with an empty body, and the new one goes back into the cookie only.
 func (s *Service) refresh(c *gin.Context) {
 	var req refreshRequest
-	if err := httpx.Bind(c, &req); err != nil {
-		httpx.Fail(c, s.log, err)
-		return
+	if c.Request.ContentLength != 0 {
+		if err := httpx.Bind(c, &req); err != nil {
+			httpx.Fail(c, s.log, err)
+			return
+		}
+	}
+	fromCookie := req.RefreshToken == ""
+	if fromCookie {
+		req.RefreshToken, _ = c.Cookie(refreshCookie)
 	}
 	t, err := s.Refresh(c.Request.Context(), req.RefreshToken)
 	if err != nil {
+		if fromCookie && apperr.Is(err, apperr.CodeUnauthorized) {
+			s.setRefreshCookie(c, "") // it will not work again
+		}
 		httpx.Fail(c, s.log, err)
 		return
 	}
+	if fromCookie {
+		s.setRefreshCookie(c, t.RefreshToken)
+		t.RefreshToken = ""
+	}
+	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, t)
 }
 
@@ -298,8 +323,10 @@ type logoutRequest struct {
 
 // logout ends a session: the access token in the Authorization header is revoked until it
 // expires, and so is its session (all its refresh tokens). A refresh token in the body ends
-// its session too. An API token as the bearer is revoked.
+// its session too. An API token as the bearer is revoked. The browser's refresh cookie is
+// deleted whatever the outcome.
 func (s *Service) logout(c *gin.Context) {
+	s.setRefreshCookie(c, "")
 	var req logoutRequest
 	if c.Request.ContentLength != 0 {
 		if err := httpx.Bind(c, &req); err != nil {
@@ -371,7 +398,7 @@ func (s *Service) changePassword(c *gin.Context) {
 		return
 	}
 	p := principal(c)
-	err := s.ChangePassword(c.Request.Context(), p.UserID, p.SessionID, req.Old, req.New)
+	err := s.ChangePassword(c.Request.Context(), s.clientIP(c), p.UserID, p.SessionID, req.Old, req.New)
 	e := audit.Entry{Actor: p.Username, ActorID: p.UserID, Action: "auth.password_change", Target: "user",
 		TargetID: p.UserID, Outcome: outcomeOf(err)}
 	if err != nil {
@@ -391,8 +418,9 @@ func (s *Service) changePassword(c *gin.Context) {
 }
 
 // ChangePassword replaces the password of user userID, keeping session keep and revoking
-// the user's other sessions. Wrong old passwords count towards the user's lockout.
-func (s *Service) ChangePassword(ctx context.Context, userID, keep, old, newPassword string) error {
+// the user's other sessions. Wrong old passwords, from the client at address, count
+// towards sign-in throttling like failed sign-ins.
+func (s *Service) ChangePassword(ctx context.Context, address, userID, keep, old, newPassword string) error {
 	if keep == "" {
 		return apperr.Forbidden("sign in with your password to change it")
 	}
@@ -409,7 +437,7 @@ func (s *Service) ChangePassword(ctx context.Context, userID, keep, old, newPass
 	if newPassword == old {
 		return apperr.Invalid("the new password must differ from the old one")
 	}
-	if err := s.checkLocked(ctx, u.Username); err != nil {
+	if err := s.checkLocked(ctx, u.Username, address); err != nil {
 		return err
 	}
 	if !hasPassword(u.PasswordHash) {
@@ -418,7 +446,7 @@ func (s *Service) ChangePassword(ctx context.Context, userID, keep, old, newPass
 	if old == "" || len(old) > 1024 {
 		return apperr.Invalid("the old password is wrong")
 	}
-	if _, err := s.verifyPassword(ctx, u.Username, old); err != nil {
+	if _, err := s.verifyPassword(ctx, address, u.Username, old); err != nil {
 		if apperr.Is(err, apperr.CodeUnauthorized) {
 			return apperr.Invalid("the old password is wrong")
 		}

@@ -130,6 +130,11 @@ func (s *Service) produce(ctx context.Context, r runs.Run, logw *runlog.Writer, 
 	if r.RollbackOf != "" { // nothing to build: rollback.go
 		return s.rollbackTo(ctx, r, logw)
 	}
+	if s.cfg.BuildSandbox == SandboxNone {
+		logw.Printf("warning: build stages run without a sandbox (--build-sandbox=none): they can read everything the builder can, fabu's keys and database included")
+	} else if s.sandbox == nil {
+		return events.RunBuilt{}, apperr.Unavailable("the build sandbox does not work, so no build runs: %v", s.sandboxErr)
+	}
 	p, _, err := s.loadProject(ctx, r.ProjectID)
 	if err != nil {
 		return events.RunBuilt{}, err
@@ -225,7 +230,7 @@ func (s *Service) produce(ctx context.Context, r runs.Run, logw *runlog.Writer, 
 	// Only values that cannot change what a commit builds into, or the artifact could not
 	// be reused by another run of the commit (see reuse.go).
 	env := map[string]string{"FABU_COMMIT": commit, "FABU_REF": r.Ref, "FABU_RUN_ID": r.ID}
-	sr := stageRun{runID: r.ID, root: work, home: home, path: s.cfg.BuildPath, env: env, secrets: secrets, log: logw}
+	sr := stageRun{runID: r.ID, root: work, home: home, path: s.cfg.BuildPath, env: env, secrets: secrets, log: logw, offline: p.BuildOffline}
 	if err := s.runStages(ctx, sr, plan, progress); err != nil {
 		return events.RunBuilt{}, err
 	}

@@ -12,7 +12,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,7 +58,21 @@ type Config struct {
 	// CONTAINERS_CONF … A project's registry password is opened with Secrets.
 	ContainerCLI string
 	ContainerEnv map[string]string
+	// BuildSandbox isolates build stages, which are untrusted code: SandboxBwrap (the
+	// default) runs each under bubblewrap (execx.Sandbox); SandboxNone is an explicit
+	// opt-out, warned about in every run's log. With bubblewrap missing, the builder
+	// fails every build saying how to install it rather than run it unisolated.
+	BuildSandbox string
+	// Sandbox configures bubblewrap: the stages' uid, extra read-only toolchain trees and
+	// the paths stages must never see (the builder adds its workspace and artifact dirs).
+	Sandbox execx.SandboxConfig
 }
+
+// Build sandboxes (Config.BuildSandbox).
+const (
+	SandboxBwrap = "bwrap"
+	SandboxNone  = "none"
+)
 
 // Validate fills defaults and checks cfg.
 func (c *Config) Validate() error {
@@ -77,6 +93,13 @@ func (c *Config) Validate() error {
 	}
 	if err := container.ValidCLI(c.ContainerCLI); err != nil {
 		return fmt.Errorf("builder: %w", err)
+	}
+	switch c.BuildSandbox {
+	case "":
+		c.BuildSandbox = SandboxBwrap
+	case SandboxBwrap, SandboxNone:
+	default:
+		return fmt.Errorf("builder: build sandbox %q: want %s or %s", c.BuildSandbox, SandboxBwrap, SandboxNone)
 	}
 	if c.LockTTL == 0 {
 		c.LockTTL = 30 * time.Second
@@ -110,6 +133,11 @@ type Service struct {
 
 	registryClient *http.Client // asks registries whether an image to reuse is still there (docker.go)
 
+	// sandbox isolates stages; nil with sandboxErr set when bubblewrap is missing or
+	// broken (every build then fails with sandboxErr), nil alone when opted out.
+	sandbox    *execx.Sandbox
+	sandboxErr error
+
 	wg      sync.WaitGroup // in-flight builds
 	mu      sync.Mutex
 	running map[string]context.CancelFunc
@@ -124,13 +152,35 @@ func New(cfg Config, db *store.DB, sub bus.Subscriber, co coord.Coordinator, log
 		kick = func() {}
 	}
 	ws := &workspace.Workspace{Base: cfg.WorkspaceDir, Git: cfg.Git}
-	return &Service{cfg: cfg, db: db, bus: sub, coord: co, ws: ws, log: log, kick: kick,
-		running: map[string]context.CancelFunc{}, registryClient: &http.Client{Timeout: 30 * time.Second}}, nil
+	s := &Service{cfg: cfg, db: db, bus: sub, coord: co, ws: ws, log: log, kick: kick,
+		running: map[string]context.CancelFunc{}, registryClient: &http.Client{Timeout: 30 * time.Second}}
+	switch cfg.BuildSandbox {
+	case SandboxNone:
+		log.Warn("build stages run without a sandbox (--build-sandbox=none): every build can read what this process can, its keys and database included")
+	default:
+		sc := cfg.Sandbox
+		sc.Hide = append(slices.Clone(sc.Hide), cfg.WorkspaceDir, cfg.ArtifactDir)
+		s.sandbox, s.sandboxErr = execx.NewSandbox(sc)
+		if s.sandboxErr != nil {
+			log.Error("builds are refused until the build sandbox works", "err", s.sandboxErr)
+		}
+	}
+	return s, nil
+}
+
+// container is the executor of stages that name an image: the builder's container CLI,
+// running them as the sandbox's user when the builder is root.
+func (s *Service) container() *execx.Container {
+	c := &execx.Container{CLI: s.cfg.ContainerCLI, Env: s.cfg.ContainerEnv, Label: s.cfg.WorkspaceDir, UID: -1, GID: -1}
+	if s.sandbox != nil && s.sandbox.UID() >= 0 {
+		c.UID, c.GID = s.sandbox.UID(), s.sandbox.GID()
+	}
+	return c
 }
 
 // Checks returns the service's readiness checks.
 func (s *Service) Checks() []httpx.Check {
-	return []httpx.Check{{Name: "database", Fn: s.db.Ping}}
+	return []httpx.Check{{Name: "database", Fn: s.db.Ping}, {Name: "build sandbox", Fn: func(context.Context) error { return s.sandboxErr }}}
 }
 
 // Run consumes run requests and finished runs, sweeps the queues and reconciles stale runs
@@ -141,9 +191,22 @@ func (s *Service) Run(ctx context.Context) error {
 	g.Go(func() error { return s.bus.Subscribe(gctx, events.TopicRunFinished, GroupAdmit, s.onFinished) })
 	g.Go(func() error { return s.bus.Subscribe(gctx, events.TopicRunFinished, GroupGitActions, s.onFinishedGit) })
 	g.Go(func() error { s.sweepLoop(gctx); return nil })
+	g.Go(func() error { s.sweepContainers(gctx); return nil })
 	err := g.Wait()
 	s.handBack()
 	return err
+}
+
+// sweepContainers removes the stage containers a killed builder of this workspace left
+// running; builds do not outlive their builder (handBack requeues them), so every one
+// found at start is an orphan. Without a container CLI there is nothing to sweep.
+func (s *Service) sweepContainers(ctx context.Context) {
+	if _, err := exec.LookPath(s.cfg.ContainerCLI); err != nil {
+		return
+	}
+	if err := s.container().Sweep(ctx); err != nil && ctx.Err() == nil {
+		s.log.Warn("remove orphaned stage containers", "err", err)
+	}
 }
 
 func (s *Service) sweepLoop(ctx context.Context) {

@@ -92,7 +92,7 @@ func (s *Service) produceImage(ctx context.Context, b imageBuild) (events.RunBui
 		env[k] = v
 	}
 	env["DOCKER_CONFIG"], env["REGISTRY_AUTH_FILE"] = auth, authFile
-	sr := stageRun{runID: r.ID, root: b.work, home: b.home, path: s.cfg.BuildPath, env: env, secrets: b.secrets, log: logw}
+	sr := stageRun{runID: r.ID, root: b.work, home: b.home, path: s.cfg.BuildPath, env: env, secrets: b.secrets, log: logw, offline: p.BuildOffline}
 	if err := s.runStages(ctx, sr, b.plan, b.progress); err != nil {
 		return events.RunBuilt{}, err
 	}
@@ -105,12 +105,12 @@ func (s *Service) produceImage(ctx context.Context, b imageBuild) (events.RunBui
 	if container.IsPodman(cli) {
 		pushArgs = append(pushArgs, "--digestfile", digestFile)
 	}
-	extra := []pipeline.Stage{{Name: "push", Command: append(pushArgs, tag), Timeout: pipeline.DefaultTimeout}}
+	extra := []pipeline.Stage{{Name: "push", Command: append(pushArgs, tag), Timeout: pipeline.DefaultTimeout, Engine: true}}
 	if t := container.TagOf(r.Ref); settings.TagRef && t != "" && !strings.HasSuffix(tag, ":"+t) {
 		refTag := p.BuildImage + ":" + t
 		extra = append(extra,
-			pipeline.Stage{Name: "tag-ref", Command: []string{cli, "tag", tag, refTag}, Timeout: pipeline.DefaultTimeout},
-			pipeline.Stage{Name: "push-ref", Command: append(append([]string{cli, "push"}, settings.TLSFlags()...), refTag), Timeout: pipeline.DefaultTimeout})
+			pipeline.Stage{Name: "tag-ref", Command: []string{cli, "tag", tag, refTag}, Timeout: pipeline.DefaultTimeout, Engine: true},
+			pipeline.Stage{Name: "push-ref", Command: append(append([]string{cli, "push"}, settings.TLSFlags()...), refTag), Timeout: pipeline.DefaultTimeout, Engine: true})
 		defer s.untag(sr, refTag)
 	}
 	for i, st := range extra {

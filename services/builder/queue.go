@@ -45,6 +45,7 @@ type project struct {
 	BuildImage     string
 	BuildEnv       string
 	Pipeline       string
+	BuildOffline   bool // stages run without a network
 	// Git features (gitmerge.go, gitactions.go): MergeRefs a JSON list of refs merged
 	// before building, GitActions a JSON object of post-success actions; "" when unset.
 	MergeRefs  string

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -51,6 +52,7 @@ type stageRun struct {
 	env     map[string]string
 	secrets map[string]string
 	log     *runlog.Writer
+	offline bool // the project's stages run without a network
 }
 
 // runStages runs plan's stages in order, each recorded in run_stages and framed by marker
@@ -62,6 +64,19 @@ func (s *Service) runStages(ctx context.Context, sr stageRun, plan pipeline.Plan
 	db := s.db.WithContext(context.WithoutCancel(ctx))
 	if err := db.Where("run_id = ?", sr.runID).Delete(&stageRow{}).Error; err != nil {
 		return fmt.Errorf("clear stages of an earlier attempt: %w", err)
+	}
+	if s.sandbox != nil {
+		// The builder wrote the checkout and restored the caches; the stages' user
+		// writes there from now on.
+		if err := os.MkdirAll(sr.home, 0o700); err != nil {
+			return fmt.Errorf("create the run's home: %w", err)
+		}
+		if err := s.sandbox.Own(sr.root, sr.home); err != nil {
+			return err
+		}
+	}
+	if sr.offline {
+		sr.log.Printf("build stages run without a network (the project's build_offline)")
 	}
 	n := len(plan.Stages)
 	for i, st := range plan.Stages {
@@ -86,11 +101,20 @@ func (s *Service) runStage(ctx context.Context, sr stageRun, plan pipeline.Plan,
 	for k, v := range sr.env {
 		env[k] = v
 	}
-	res, err := execx.Run(ctx, execx.Spec{
+	homeEnv(env, sr.home)
+	spec := execx.Spec{
 		Name: st.Name, Argv: st.Command, Root: sr.root, Dir: st.Dir, Home: sr.home, Path: sr.path,
 		Env: env, Secrets: stageSecrets(st, sr.secrets), Timeout: st.Timeout, // only what the stage declares
 		Stdout: sr.log.Stream(runlog.StreamStdout), Stderr: sr.log.Stream(runlog.StreamStderr),
-	})
+		NoNetwork: sr.offline,
+	}
+	switch {
+	case st.Image != "":
+		spec.Image, spec.Container = st.Image, s.container()
+	case !st.Engine:
+		spec.Sandbox = s.sandbox // nil only when opted out: the build checked
+	}
+	res, err := execx.Run(ctx, spec)
 	now := time.Now().UTC()
 	row.FinishedAt = &now
 	row.DurationMS = res.Duration.Milliseconds()
@@ -118,6 +142,17 @@ func (s *Service) runStage(ctx context.Context, sr stageRun, plan pipeline.Plan,
 		s.log.Error("record stage result", "run", sr.runID, "stage", st.Name, "err", uerr)
 	}
 	return err
+}
+
+// homeEnv points the JVM build tools at the run's HOME: the JVM takes user.home from the
+// user database, not from $HOME, so without this Maven would fill the builder user's own
+// ~/.m2, shared by every project and never saved with the run's caches. A project's own
+// MAVEN_OPTS come after, so its -D options win.
+func homeEnv(env map[string]string, home string) {
+	env["MAVEN_OPTS"] = strings.TrimSpace("-Duser.home=" + home + " " + env["MAVEN_OPTS"])
+	if env["GRADLE_USER_HOME"] == "" {
+		env["GRADLE_USER_HOME"] = home + "/.gradle"
+	}
 }
 
 // skipStages records stages that did not run because an earlier one failed; the first of

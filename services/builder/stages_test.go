@@ -2,6 +2,7 @@ package builder
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -250,6 +251,23 @@ func TestDockerBuildWithoutDockerfileFails(t *testing.T) {
 	})
 }
 
+// pidsOf returns the pids of live processes whose command line is cmdline.
+func pidsOf(cmdline string) []int {
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && strings.TrimRight(strings.ReplaceAll(string(b), "\x00", " "), " ") == cmdline && syscall.Kill(pid, 0) == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
 // Waiting helper for tests that build one project several times: the run is deployed
 // (by the test's stand-in deployer) so the next one is admitted.
 func (e *env) buildAndDeploy(project, ref string) (string, runs.Run) {
@@ -266,27 +284,28 @@ func (e *env) buildAndDeploy(project, ref string) (string, runs.Run) {
 func TestShutdownKillsRunningStage(t *testing.T) {
 	forEach(t, func(t *testing.T, b backend) {
 		e := newEnv(t, b)
-		pidFile := filepath.Join(t.TempDir(), "pid")
-		e.buildProject("p1", "static", ".", "s1", map[string]any{"build_env": `{"PID_FILE":"` + pidFile + `"}`})
+		// The stage runs in a PID namespace: the test finds its child on the host by a
+		// command line no other process has.
+		mark := fmt.Sprintf("60.%d%d", os.Getpid(), time.Now().UnixNano()%100000)
+		e.buildProject("p1", "static", ".", "s1", map[string]any{"build_env": `{"MARK":"` + mark + `"}`})
 		e.repo.commit("main", map[string]string{
 			".fabu.yml": "stages:\n  - {name: slow, run: sh slow.sh}\nartifact:\n  dir: .\n",
 			// The stage's child (sleep) must die too, not only the shell.
-			"slow.sh": "sleep 60 &\necho $! > \"$PID_FILE.tmp\"\nmv \"$PID_FILE.tmp\" \"$PID_FILE\"\nwait\n",
+			"slow.sh": "sleep \"$MARK\" &\nwait\n",
 		})
 		bl := e.start(e.config(""), e.co)
 
 		id := e.request("p1", "main")
 		var pid int
 		eventually(t, 10*time.Second, "the stage's child to start", func() bool {
-			b, err := os.ReadFile(pidFile)
-			if err != nil {
-				return false
+			pids := pidsOf("sleep " + mark)
+			if len(pids) == 1 {
+				pid = pids[0]
 			}
-			pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
-			return err == nil
+			return len(pids) == 1
 		})
 		bl.stop(t)
-		if err := syscall.Kill(pid, 0); err == nil {
+		if left := pidsOf("sleep " + mark); len(left) > 0 {
 			t.Errorf("the stage's child %d is still alive after shutdown", pid)
 		}
 		if r := e.run(id); r.Status != runs.StatusQueued {

@@ -48,18 +48,28 @@ func (s *Service) authenticate(c *gin.Context) {
 		httpx.Fail(c, s.log, err)
 		return
 	}
+	// Set before the scope check, so that the audit log names who was refused.
+	c.Set(userKey, User{ID: p.UserID, Username: p.Username, Role: p.Role})
 	if need := requiredScope(c.Request.Method, c.FullPath()); !p.Allows(need) {
 		httpx.Fail(c, s.log, apperr.Forbidden("this token lacks scope %q for %s %s", need, c.Request.Method, c.FullPath()))
 		return
 	}
-	c.Set(userKey, User{ID: p.UserID, Username: p.Username, Role: p.Role})
 	c.Next()
 }
 
-// requiredScope is the scope a request needs: reading needs "read", starting a run
-// "deploy", any other change "write" — and so does the terminal, which is a shell on a server.
+// adminScopeFamilies are the routes of user, group, server-group and forge-connection
+// administration (apply writes connections too). Their administrator-only calls, reads
+// included, need a token's admin scope: a write token must not create an administrator.
+var adminScopeFamilies = []string{"/api/v1/users", "/api/v1/user-groups", "/api/v1/project-groups",
+	"/api/v1/server-groups", "/api/v1/connections", "/api/v1/apply"}
+
+// requiredScope is the scope a request needs: administration (adminScopeFamilies) "admin",
+// reading "read", starting a run "deploy", any other change "write" — and so does the
+// terminal, which is a shell on a server.
 func requiredScope(method, route string) string {
 	switch {
+	case isAdministration(method, route):
+		return authn.ScopeAdmin
 	case route == terminalRoute:
 		return authn.ScopeWrite
 	case method == http.MethodGet || method == http.MethodHead || method == http.MethodOptions:
@@ -70,4 +80,19 @@ func requiredScope(method, route string) string {
 	default:
 		return authn.ScopeWrite
 	}
+}
+
+// isAdministration reports whether route is an administrator-only route of
+// adminScopeFamilies. Routes of those families open to other users (the group names every
+// user may list, the members a project group's owner manages) keep their usual scope.
+func isAdministration(method, route string) bool {
+	if r, ok := rules[method+" "+route]; !ok || r.kind != adminOnly {
+		return false
+	}
+	for _, f := range adminScopeFamilies {
+		if route == f || strings.HasPrefix(route, f+"/") {
+			return true
+		}
+	}
+	return false
 }

@@ -151,3 +151,28 @@ func decodeInto(t *testing.T, resp *http.Response, out any) {
 		t.Fatalf("decode: %v", err)
 	}
 }
+
+// TestAdministrationNeedsTheAdminScope: an administrator's write token cannot create an
+// administrator, nor their read token list users; only a token with the admin scope can.
+func TestAdministrationNeedsTheAdminScope(t *testing.T) {
+	e := newMatrixEnv(t, store.SQLite)
+	mallory := map[string]any{"username": "mallory", "password": "correct horse battery", "role": "admin"}
+	if got := e.as("admin-write-token", "POST", "/api/v1/users", mallory, nil); got != http.StatusForbidden {
+		t.Errorf("write token creating an administrator: %d, want 403", got)
+	}
+	if got := e.as("admin-read-token", "GET", "/api/v1/users", nil, nil); got != http.StatusForbidden {
+		t.Errorf("read token listing users: %d, want 403", got)
+	}
+	var n int64
+	e.db.Table("users").Where("username = 'mallory'").Count(&n)
+	if n != 0 {
+		t.Fatal("the write token created user mallory")
+	}
+	if got := e.as("admin", "POST", "/api/v1/users", mallory, nil); got != http.StatusCreated {
+		t.Errorf("admin token creating an administrator: %d, want 201", got)
+	}
+	// A write token still changes what is not administration.
+	if got := e.as("admin-write-token", "POST", "/api/v1/servers", server("web-9"), nil); got != http.StatusCreated {
+		t.Errorf("write token creating a server: %d, want 201", got)
+	}
+}

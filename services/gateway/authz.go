@@ -82,6 +82,7 @@ const (
 	reviewTicket                       // approve or reject the ticket named by :id: its approver
 	cancelTicket                       // cancel the ticket named by :id: its requester or an administrator
 	terminalServer                     // open a terminal on the server named by :id: MayTerminal
+	armProject                         // role on the project, and deployProject's rules: a trigger URL or hook deploys without a person
 )
 
 type rule struct {
@@ -110,14 +111,14 @@ var rules = map[string]rule{
 	"DELETE /api/v1/projects/:id":                         {kind: onProject, role: RoleOwner},
 	"POST /api/v1/projects/:id/runs":                      {kind: deployProject},
 	"GET /api/v1/projects/:id/trigger-token":              {kind: onProject, role: RoleViewer},
-	"POST /api/v1/projects/:id/trigger-token":             {kind: onProject, role: RoleMaintainer},
+	"POST /api/v1/projects/:id/trigger-token":             {kind: armProject, role: RoleMaintainer},
 	"DELETE /api/v1/projects/:id/trigger-token":           {kind: onProject, role: RoleMaintainer},
 	"GET /api/v1/projects/:id/source":                     {kind: onProject, role: RoleViewer},
 	"PUT /api/v1/projects/:id/source":                     {kind: onProject, role: RoleMaintainer},
 	"DELETE /api/v1/projects/:id/source":                  {kind: onProject, role: RoleMaintainer},
 	"GET /api/v1/projects/:id/refs":                       {kind: onProject, role: RoleViewer},
 	"GET /api/v1/projects/:id/hook":                       {kind: onProject, role: RoleViewer},
-	"POST /api/v1/projects/:id/hook":                      {kind: onProject, role: RoleMaintainer},
+	"POST /api/v1/projects/:id/hook":                      {kind: armProject, role: RoleMaintainer},
 	"DELETE /api/v1/projects/:id/hook":                    {kind: onProject, role: RoleMaintainer},
 	"GET /api/v1/projects/:id/access":                     {kind: onProject, role: RoleViewer},
 	"PUT /api/v1/projects/:id/access":                     {kind: onProject, role: RoleOwner},
@@ -244,6 +245,15 @@ func (s *Service) check(c *gin.Context, cl caller, r rule) error {
 		return apperr.Forbidden("only administrators may %s %s", c.Request.Method, c.FullPath())
 	case onProject:
 		_, err := s.needProjectRole(ctx, cl, c.Param("id"), r.role)
+		return err
+	case armProject:
+		if _, err := s.needProjectRole(ctx, cl, c.Param("id"), r.role); err != nil {
+			return err
+		}
+		err := s.mayDeploy(ctx, cl, c.Param("id"))
+		if code, msg := apperr.Public(err); err != nil && code == apperr.CodeForbidden {
+			return apperr.Forbidden("a trigger URL or hook deploys only where you may: %s", msg)
+		}
 		return err
 	case onRun:
 		var pid string
@@ -449,11 +459,32 @@ func (s *Service) MayTerminal(ctx context.Context, userID, serverID string) (boo
 	return err == nil && len(denied) == 0, err
 }
 
+// needDeployOn checks, in db (a transaction that is changing targets), that cl may deploy
+// to every server of serverIDs in a server group: what the deploy button checks, applied to
+// the paths that add targets or arm a project to deploy without a person. why names the path.
+func needDeployOn(db *gorm.DB, cl caller, serverIDs []string, why string) error {
+	if cl.Admin || len(serverIDs) == 0 {
+		return nil
+	}
+	denied, err := serversDeniedIn(db, cl, "may_deploy", "SELECT s2.id FROM servers s2 WHERE s2.id IN ?", serverIDs)
+	if err != nil {
+		return err
+	}
+	if len(denied) > 0 {
+		return apperr.Forbidden("%s needs a server group rule letting you deploy to %v", why, denied)
+	}
+	return nil
+}
+
 // serversDenied returns the names of the servers in subquery (which selects server ids)
 // that belong to a server group without a rule granting permission (a boolean column) to cl.
 func (s *Service) serversDenied(ctx context.Context, cl caller, permission, subquery string, arg any) ([]string, error) {
+	return serversDeniedIn(s.db.WithContext(ctx), cl, permission, subquery, arg)
+}
+
+func serversDeniedIn(db *gorm.DB, cl caller, permission, subquery string, arg any) ([]string, error) {
 	var names []string
-	err := s.db.WithContext(ctx).Table("servers").
+	err := db.Table("servers").
 		Where("servers.id IN ("+subquery+")", arg).
 		Where("servers.server_group_id IS NOT NULL").
 		Where(`NOT EXISTS (SELECT 1 FROM server_group_rules r WHERE r.server_group_id = servers.server_group_id AND r.`+permission+` AND

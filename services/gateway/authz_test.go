@@ -125,11 +125,37 @@ var principals = []principal{
 	{"outsider", "", "read,deploy,write"},
 	{"read-token", RoleMaintainer, "read"},
 	{"deploy-token", RoleMaintainer, "deploy"},
+	{"admin-write-token", "admin", "read,deploy,write"},
+	{"admin-read-token", "admin", "read"},
+}
+
+// wantAdminScope are the routes whose administrator-only calls need a token's admin
+// scope, not just write or read: users, user and project groups, server groups, forge
+// connections, and apply (which writes connections).
+var wantAdminScope = []string{"/api/v1/users", "/api/v1/user-groups", "/api/v1/project-groups",
+	"/api/v1/server-groups", "/api/v1/connections", "/api/v1/apply"}
+
+func needsAdminScope(method, route string) bool {
+	if wantRole[method+" "+route] != "admin" {
+		return false
+	}
+	for _, f := range wantAdminScope {
+		if route == f || strings.HasPrefix(route, f+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 // allowed is the expected outcome of p calling route (method and path).
 func (p principal) allowed(method, route string) bool {
 	want := wantRole[method+" "+route]
+	if needsAdminScope(method, route) && p.scopes != "admin" {
+		return false
+	}
+	if route == "/api/v1/servers/:id/terminal" && p.scopes == "read" { // a shell is a change
+		return false
+	}
 	if method != http.MethodGet {
 		switch {
 		case p.scopes == "read":

@@ -58,6 +58,8 @@ type Project struct {
 	BuildImage     string
 	BuildEnv       string
 	Pipeline       string
+	// BuildOffline takes the network away from the build stages (see builder).
+	BuildOffline bool
 	// Docker projects: container settings as JSON (libs/container.Settings) and the
 	// registry password, sealed for container.PasswordPlace.
 	DockerSettings       string
@@ -128,6 +130,8 @@ type ProjectBody struct {
 	BuildImage     string            `json:"build_image,omitempty"`
 	BuildEnv       map[string]string `json:"build_env,omitempty"`
 	Pipeline       json.RawMessage   `json:"pipeline,omitempty"`
+	// BuildOffline runs the build stages without a network (only loopback).
+	BuildOffline bool `json:"build_offline"`
 	// Docker projects: the container settings; DockerPassword is write-only (sealed, never
 	// shown; kept when omitted, dropped with the username), HasDockerPassword tells whether
 	// one is set.
@@ -336,7 +340,7 @@ func projectBody(m Project, serverIDs []string) ProjectBody {
 		TriggerKeyword: &m.TriggerKeyword, KeywordScope: m.TriggerKeywordScope, WebhookMode: webhookModeOf(m),
 		ConnectionID: m.ConnectionID, RepoPath: m.RepoPath, HookInstalled: m.HookID != "",
 		BuildProfile: m.BuildProfile, BuildScript: m.BuildScript, BuildOutputDir: m.BuildOutputDir,
-		BuildImage: m.BuildImage, BuildEnv: buildEnvOf(m), Pipeline: pipelineOf(m),
+		BuildImage: m.BuildImage, BuildEnv: buildEnvOf(m), Pipeline: pipelineOf(m), BuildOffline: m.BuildOffline,
 		Docker: dockerOf(m), HasDockerPassword: m.DockerPasswordSealed != "",
 		MergeRefs: mergeRefsOf(m), GitActions: gitActionsOf(m)}
 }
@@ -416,7 +420,18 @@ func (s *Service) saveProject(c *gin.Context, id string) {
 		return
 	}
 	status := http.StatusCreated
+	cl := currentCaller(c)
+	if b.WebhookSecret != "" && id != "" {
+		// A webhook deploys on every matching push: setting its secret is deploying.
+		if err := s.mayDeploy(c.Request.Context(), cl, id); err != nil {
+			httpx.Fail(c, s.log, err)
+			return
+		}
+	}
 	err = s.db.Tx(c.Request.Context(), func(tx *gorm.DB) error {
+		if err := needDeployOnTargets(tx, cl, id, b); err != nil {
+			return err
+		}
 		now := time.Now().UTC()
 		m.UpdatedAt = now
 		var old Project
@@ -457,6 +472,28 @@ func (s *Service) saveProject(c *gin.Context, id string) {
 		return
 	}
 	c.JSON(status, projectBody(m, sortedCopy(b.ServerIDs)))
+}
+
+// needDeployOnTargets applies the server-group rules to a project save: a server added to
+// project id's targets (every one, for a new project) needs may_deploy on it, and so does
+// every target when the save sets a webhook secret, which lets pushes deploy.
+func needDeployOnTargets(tx *gorm.DB, cl caller, id string, b ProjectBody) error {
+	if b.WebhookSecret != "" {
+		return needDeployOn(tx, cl, b.ServerIDs, "setting a webhook secret")
+	}
+	var old []string
+	if id != "" {
+		if err := tx.Table("project_servers").Where("project_id = ?", id).Pluck("server_id", &old).Error; err != nil {
+			return fmt.Errorf("load servers of project %s: %w", id, err)
+		}
+	}
+	var added []string
+	for _, sid := range b.ServerIDs {
+		if !slices.Contains(old, sid) {
+			added = append(added, sid)
+		}
+	}
+	return needDeployOn(tx, cl, added, "adding a server to a project's targets")
 }
 
 // saveProjectTx writes m and replaces its target servers, which must exist.
@@ -565,6 +602,7 @@ type pipelineShape struct {
 		Env     map[string]string `json:"env"`
 		Timeout string            `json:"timeout"`
 		Secrets []string          `json:"secrets"` // names of build secrets (secrets_api.go)
+		Image   string            `json:"image"`   // the stage runs in this container image
 	} `json:"stages"`
 	Artifact *struct {
 		Dir  string `json:"dir"`
@@ -596,6 +634,7 @@ func (b ProjectBody) buildSettings(m *Project) error {
 		return err
 	}
 	m.BuildProfile, m.BuildScript, m.BuildOutputDir, m.BuildImage = b.BuildProfile, b.BuildScript, b.BuildOutputDir, b.BuildImage
+	m.BuildOffline = b.BuildOffline
 	if len(b.BuildEnv) > 0 {
 		env, err := json.Marshal(b.BuildEnv) // sorted keys: canonical
 		if err != nil {
@@ -673,6 +712,11 @@ func checkPipeline(project string, raw json.RawMessage) (string, error) {
 		}
 		if err := checkStageSecrets(st.Secrets, st.Env); err != nil {
 			return "", apperr.Invalid("project %s: %s.secrets: %v", project, where, err)
+		}
+		if st.Image != "" {
+			if err := container.ValidImageRef(st.Image); err != nil {
+				return "", apperr.Invalid("project %s: %s.image: %v", project, where, err)
+			}
 		}
 	}
 	if a := p.Artifact; a != nil && (a.Dir == "") == (a.File == "") {

@@ -12,6 +12,15 @@ import (
 	"fabu.dev/libs/httpx"
 )
 
+// spaPolicy is the Content-Security-Policy of the web app's pages and files (every other
+// answer keeps httpx.APIPolicy). Scripts come only from fabu's own files: no inline script,
+// no eval. Styles allow 'unsafe-inline' because the terminal's xterm.js writes its colours and
+// cell sizes into <style> elements it creates (without it Chromium refuses them and the
+// terminal draws wrongly); CSS runs no code. connect-src 'self' admits the same-origin WebSockets of the live log and
+// the terminal. The favicon is a data: URL.
+const spaPolicy = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; " +
+	"connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
 // spa serves the single-page app: files of the build as they are, and index.html for any
 // other GET outside the API, so bookmarked client routes work. Unknown API paths get a JSON
 // 404.
@@ -22,6 +31,7 @@ func (s *Service) spa(c *gin.Context) {
 		httpx.Fail(c, s.log, apperr.NotFound("no route %s %s", c.Request.Method, p))
 		return
 	}
+	c.Header("Content-Security-Policy", spaPolicy)
 	name := strings.TrimPrefix(path.Clean(p), "/")
 	if name == "" {
 		name = "index.html"

@@ -46,9 +46,15 @@ func newTriggerToken() (token, hash string, err error) {
 	return token, hex.EncodeToString(sum[:]), nil
 }
 
+// setTriggerTokenHash stores a project's trigger token hash ("" for none) and who made it:
+// the URL acts with its creator's rights, checked by the webhook service when it fires.
 func (s *Service) setTriggerTokenHash(c *gin.Context, hash string) error {
+	creator := ""
+	if hash != "" {
+		creator = currentCaller(c).ID
+	}
 	res := s.db.WithContext(c.Request.Context()).Table("projects").Where("id = ?", c.Param("id")).
-		Updates(map[string]any{"trigger_token_hash": hash, "updated_at": time.Now().UTC()})
+		Updates(map[string]any{"trigger_token_hash": hash, "trigger_token_created_by": creator, "updated_at": time.Now().UTC()})
 	if res.Error != nil {
 		return fmt.Errorf("set trigger token of project %s: %w", c.Param("id"), res.Error)
 	}
@@ -60,6 +66,7 @@ func (s *Service) setTriggerTokenHash(c *gin.Context, hash string) error {
 
 // rotateTriggerToken handles POST /projects/:id/trigger-token: it creates the project's
 // trigger token, or replaces it (the old URL stops working at once), and shows it this once.
+// Only someone who may deploy the project to all its targets gets here (armProject).
 func (s *Service) rotateTriggerToken(c *gin.Context) {
 	token, hash, err := newTriggerToken()
 	if err != nil {

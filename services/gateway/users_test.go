@@ -70,7 +70,9 @@ func TestUserAdministration(t *testing.T) {
 				t.Errorf("re-enabled viewer: GET /me = %d, want 200", got)
 			}
 
-			// A new system role applies on the next request, whatever the token said.
+			// A new system role applies on the next request, whatever the token said. (The
+			// token asks for the admin scope, which a user's role caps to read, deploy and write.)
+			e.exec(`UPDATE auth_tokens SET scopes = 'admin' WHERE id = 't-outsider'`)
 			if got := e.as("outsider", "GET", "/api/v1/users", nil, nil); got != 403 {
 				t.Errorf("outsider GET /users = %d, want 403", got)
 			}
@@ -87,7 +89,7 @@ func TestUserAdministration(t *testing.T) {
 			}
 
 			// fabu keeps an enabled administrator.
-			e.exec(`UPDATE users SET role = 'user' WHERE id IN ('u1', 'u-outsider')`)
+			e.exec(`UPDATE users SET role = 'user' WHERE id IN ('u1', 'u-outsider', 'u-admin-write-token', 'u-admin-read-token')`)
 			for _, body := range []map[string]any{{"role": "user"}, {"disabled": true}} {
 				if got := e.as("admin", "PUT", "/api/v1/users/u-admin", body, nil); got != http.StatusConflict {
 					t.Errorf("last admin PUT %v = %d, want 409", body, got)

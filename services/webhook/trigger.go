@@ -57,10 +57,11 @@ func triggerMethodNotAllowed(c *gin.Context) {
 
 // triggerProject is what the trigger endpoint reads of a project.
 type triggerProject struct {
-	ID               string
-	Name             string
-	Branch           string
-	TriggerTokenHash string
+	ID                    string
+	Name                  string
+	Branch                string
+	TriggerTokenHash      string
+	TriggerTokenCreatedBy string // the URL acts with this user's rights (trigger_access.go)
 }
 
 func (triggerProject) TableName() string { return "projects" }
@@ -70,7 +71,8 @@ type triggerRequest struct {
 }
 
 // trigger handles POST /trigger/:token and POST /trigger. It finds the project whose
-// trigger token it is given, reads an optional {"ref": …} (default: the project's branch)
+// trigger token it is given, checks that the user who made the token may still deploy the
+// project (trigger_access.go), reads an optional {"ref": …} (default: the project's branch)
 // and requests a run. Every outcome is recorded as a delivery of platform "trigger".
 func (s *Service) trigger(c *gin.Context) {
 	d := &Delivery{Platform: PlatformTrigger, Event: "trigger", ReceivedAt: s.now().UTC()}
@@ -92,6 +94,17 @@ func (s *Service) trigger(c *gin.Context) {
 		return
 	}
 	d.ProjectID = &p.ID
+	if err := s.creatorMayDeploy(c.Request.Context(), p.ID, p.TriggerTokenCreatedBy); err != nil {
+		code, msg := apperr.Public(err)
+		if code == apperr.CodeInternal {
+			s.log.Error("check trigger URL creator", "project", p.Name, "err", err)
+			s.respond(c, d, verdict{status: http.StatusServiceUnavailable, verdict: VerdictRejected, reason: "database unavailable"})
+			return
+		}
+		s.auditTrigger(c, p, audit.Refused, map[string]any{"reason": msg, "created_by": p.TriggerTokenCreatedBy})
+		s.respond(c, d, verdict{status: apperr.HTTPStatus(code), verdict: VerdictRejected, reason: msg})
+		return
+	}
 	req, err := readTriggerRequest(c.Request)
 	if err != nil {
 		_, msg := apperr.Public(err)

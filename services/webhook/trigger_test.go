@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"fabu.dev/libs/apperr"
 	"fabu.dev/libs/store/storetest"
@@ -21,15 +22,28 @@ var (
 )
 
 // setTriggerToken stores token's hash as project p1's trigger token, as the gateway does
-// ("" revokes).
+// ("" revokes), made by an administrator (the URL acts with its creator's rights).
 func (e *env) setTriggerToken(t *testing.T, token string) {
+	t.Helper()
+	e.setTriggerTokenBy(t, token, "u-link-admin")
+}
+
+// setTriggerTokenBy is setTriggerToken with the token made by user creator; the user
+// u-link-admin, an administrator, is created when first named.
+func (e *env) setTriggerTokenBy(t *testing.T, token, creator string) {
 	t.Helper()
 	hash := ""
 	if token != "" {
 		sum := sha256.Sum256([]byte(token))
 		hash = hex.EncodeToString(sum[:])
 	}
-	if err := e.db.Exec(`UPDATE projects SET trigger_token_hash = ? WHERE id = 'p1'`, hash).Error; err != nil {
+	if creator == "u-link-admin" {
+		if err := e.db.Exec(`INSERT INTO users (id, username, password_hash, role, created_at) VALUES ('u-link-admin', 'link-admin', 'x', 'admin', ?)
+			ON CONFLICT (id) DO NOTHING`, time.Now().UTC()).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.db.Exec(`UPDATE projects SET trigger_token_hash = ?, trigger_token_created_by = ? WHERE id = 'p1'`, hash, creator).Error; err != nil {
 		t.Fatal(err)
 	}
 }

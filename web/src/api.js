@@ -4,17 +4,28 @@
 //
 // A login holds two tokens (services/auth): a short-lived access token (an EdDSA JWT, about
 // 15 minutes) sent as the bearer, and a refresh token that buys a new pair once and only once.
+// The refresh token never reaches this code: the server keeps it in an HttpOnly, SameSite=Strict
+// cookie that only POST /auth/refresh receives, so a script injected into the page cannot
+// steal the long-lived half of a login.
+//
+// The access token lives in sessionStorage, as MSAL.js keeps tokens by default: it survives a
+// reload of the tab (no refresh, and so no rotation, per reload), is gone when the tab
+// closes, and other tabs get their own from the cookie. localStorage keeps only the signed-in
+// user, which tells a new tab that the browser holds a session worth refreshing.
+//
 // request() refreshes shortly before the access token expires and, once, when a call answers
 // 401. Refreshes are single-flight: parallel calls wait for the same refresh, and tabs of the
 // same browser take turns through a Web Lock, because presenting a refresh token a second time
 // is taken as theft and revokes the whole login. When the refresh itself is refused the
 // session is cleared and the handler the app installs sends the user to login.
 
-const TOKEN_KEY = 'fabu.token' // the access token (e2e tests read it under this name)
-const REFRESH_KEY = 'fabu.refresh'
-const EXPIRES_KEY = 'fabu.expires' // when the access token expires, ms since the epoch, local clock
-const USER_KEY = 'fabu.user'
+const TOKEN_KEY = 'fabu.token' // the access token, in sessionStorage (e2e tests read it under this name)
+const EXPIRES_KEY = 'fabu.expires' // when the access token expires, ms since the epoch, local clock; sessionStorage
+const USER_KEY = 'fabu.user' // the signed-in user, in localStorage; no secret
 export const API_BASE = '/api/v1'
+
+// Versions before the refresh cookie kept the tokens in localStorage; they are forgotten.
+for (const k of ['fabu.token', 'fabu.refresh', 'fabu.expires']) globalThis.localStorage?.removeItem(k)
 
 // REFRESH_MARGIN_MS: an access token this close to its expiry is refreshed before it is used.
 export const REFRESH_MARGIN_MS = 60_000
@@ -30,11 +41,7 @@ export class ApiError extends Error {
 }
 
 export function getToken() {
-  return localStorage.getItem(TOKEN_KEY) || ''
-}
-
-export function getRefreshToken() {
-  return localStorage.getItem(REFRESH_KEY) || ''
+  return sessionStorage.getItem(TOKEN_KEY) || ''
 }
 
 export function getUser() {
@@ -45,36 +52,42 @@ export function getUser() {
   }
 }
 
-// setSession stores what a login or a refresh returned: {access_token|token, refresh_token,
-// expires_in, user}. A bare access token (setSession(token, user)) is still accepted.
+// hasSession: this browser signed in and may hold the refresh cookie.
+function hasSession() {
+  return getUser() !== null
+}
+
+// setSession stores what a login or a refresh returned: {access_token|token, expires_in,
+// user}. A refresh_token in it is ignored: the browser keeps that as a cookie. A bare access
+// token (setSession(token, user)) is still accepted.
 export function setSession(tokens, user) {
   const t = typeof tokens === 'string' ? { access_token: tokens, user } : tokens
-  localStorage.setItem(TOKEN_KEY, t.access_token || t.token)
-  if (t.refresh_token) localStorage.setItem(REFRESH_KEY, t.refresh_token)
-  else localStorage.removeItem(REFRESH_KEY)
-  if (t.expires_in > 0) localStorage.setItem(EXPIRES_KEY, String(Date.now() + t.expires_in * 1000))
-  else localStorage.removeItem(EXPIRES_KEY)
-  localStorage.setItem(USER_KEY, JSON.stringify(t.user || user || null))
+  sessionStorage.setItem(TOKEN_KEY, t.access_token || t.token)
+  if (t.expires_in > 0) sessionStorage.setItem(EXPIRES_KEY, String(Date.now() + t.expires_in * 1000))
+  else sessionStorage.removeItem(EXPIRES_KEY)
+  const u = t.user || user || getUser()
+  if (u) localStorage.setItem(USER_KEY, JSON.stringify(u))
 }
 
 export function clearSession() {
-  for (const k of [TOKEN_KEY, REFRESH_KEY, EXPIRES_KEY, USER_KEY]) localStorage.removeItem(k)
+  for (const k of [TOKEN_KEY, EXPIRES_KEY]) sessionStorage.removeItem(k)
+  localStorage.removeItem(USER_KEY)
 }
 
 // isSignedIn: the browser holds a session, possibly one whose access token must be refreshed.
 export function isSignedIn() {
-  return !!(getToken() || getRefreshToken())
+  return !!(getToken() || hasSession())
 }
 
 function expiresAt() {
-  const v = Number(localStorage.getItem(EXPIRES_KEY))
+  const v = Number(sessionStorage.getItem(EXPIRES_KEY))
   return Number.isFinite(v) && v > 0 ? v : 0
 }
 
-// needsRefresh: the access token is missing or expires within REFRESH_MARGIN_MS, and a refresh
-// token could replace it.
+// needsRefresh: the access token is missing or expires within REFRESH_MARGIN_MS, and the
+// refresh cookie could replace it.
 function needsRefresh() {
-  if (!getRefreshToken()) return false
+  if (!hasSession()) return false
   const exp = expiresAt()
   return !getToken() || (exp > 0 && exp - Date.now() < REFRESH_MARGIN_MS)
 }
@@ -101,6 +114,7 @@ async function send(method, path, body, token) {
     res = await fetch(API_BASE + path, {
       method,
       headers,
+      credentials: 'same-origin', // the refresh cookie, on the one route it is scoped to
       body: body === undefined ? undefined : JSON.stringify(body),
     })
   } catch (err) {
@@ -126,13 +140,14 @@ async function send(method, path, body, token) {
 
 let refreshing = null
 
-// refreshSession trades the refresh token for a new pair. Concurrent callers share one
-// refresh. It resolves true when a fresh access token is stored, false when the session is
-// over (the refresh token was refused; the session is cleared and the app told), and throws
-// when fabu could not be reached (the session is kept: the next call tries again).
+// refreshSession trades the refresh cookie for a new access token (and the server sets a new
+// cookie). Concurrent callers share one refresh. It resolves true when a fresh access token is
+// stored, false when the session is over (the refresh was refused; the session is cleared and
+// the app told), and throws when fabu could not be reached (the session is kept: the next
+// call tries again).
 export function refreshSession() {
   if (!refreshing) {
-    const stale = getRefreshToken()
+    const stale = getToken()
     refreshing = withRefreshLock(() => doRefresh(stale)).finally(() => {
       refreshing = null
     })
@@ -147,20 +162,17 @@ function withRefreshLock(fn) {
 }
 
 async function doRefresh(stale) {
-  const current = getRefreshToken()
-  if (!current) {
+  if (!hasSession()) {
     sessionOver()
     return false
   }
-  // Another tab refreshed while this one waited for the lock: its tokens are ours too.
-  if (current !== stale && !needsRefresh()) return true
+  // Someone refreshed while this call waited for the lock.
+  if (getToken() !== stale && !needsRefresh()) return true
   let out
   try {
-    out = await send('POST', '/auth/refresh', { refresh_token: current })
+    out = await send('POST', '/auth/refresh', undefined, '')
   } catch (err) {
-    if (err.status === 401 || err.status === 400) {
-      // A refresh from another tab may have won a race; then the storage holds its tokens.
-      if (getRefreshToken() !== current) return true
+    if (err.status === 401 || err.status === 400 || err.status === 403) {
       sessionOver()
       return false
     }
@@ -179,7 +191,7 @@ export async function request(method, path, body, { auth = true } = {}) {
   try {
     return await send(method, path, body, token)
   } catch (err) {
-    if (err.status !== 401 || !getRefreshToken()) {
+    if (err.status !== 401 || !hasSession()) {
       if (err.status === 401) sessionOver()
       throw err
     }
@@ -217,15 +229,18 @@ export const api = {
     setSession(out)
     return out
   },
-  // logout ends the login on the server (its refresh token and the access token) and forgets
-  // it here; a server that cannot be reached does not keep the browser signed in.
+  // logout ends the login on the server (its session: the access token and every refresh
+  // token) and forgets it here; the answer deletes the refresh cookie. An expiring access
+  // token is refreshed first, so the server can tell which session to end. A server that
+  // cannot be reached does not keep the browser signed in.
   async logout() {
+    if (needsRefresh()) await refreshSession().catch(() => false)
     const token = getToken()
-    const refresh = getRefreshToken()
+    const signedIn = isSignedIn()
     clearSession()
-    if (!token && !refresh) return
+    if (!signedIn) return
     try {
-      await send('POST', '/auth/logout', refresh ? { refresh_token: refresh } : undefined, token)
+      await send('POST', '/auth/logout', undefined, token)
     } catch {
       /* the session is gone here either way */
     }

@@ -4,7 +4,6 @@ import {
   request,
   setSession,
   getToken,
-  getRefreshToken,
   getUser,
   isSignedIn,
   onUnauthorized,
@@ -16,7 +15,7 @@ import {
 } from './api.js'
 import { LogStream } from './logstream.js'
 
-// memoryStorage stands in for the browser's localStorage.
+// memoryStorage stands in for the browser's localStorage and sessionStorage.
 function memoryStorage() {
   const m = new Map()
   return {
@@ -39,6 +38,7 @@ function scriptedFetch(handler) {
       token: auth.startsWith('Bearer ') ? auth.slice(7) : '',
       body: init.body ? JSON.parse(init.body) : undefined,
     }
+    if (init.credentials !== 'same-origin') throw new Error(`fetch without the refresh cookie: credentials ${init.credentials}`)
     calls.push(call)
     const out = await handler(call, calls)
     if (out instanceof Error) throw out
@@ -57,13 +57,13 @@ function scriptedFetch(handler) {
 
 const unauthorized = { status: 401, body: { code: 'unauthorized', message: 'token expired' } }
 
-// pair is what login and refresh return for generation n.
+// pair is what login and refresh return to a browser for generation n: the refresh token is
+// in the cookie, not here.
 const pair = (n, expiresIn = 900) => ({
   token: `access-${n}`,
   access_token: `access-${n}`,
   token_type: 'Bearer',
   expires_in: expiresIn,
-  refresh_token: `refresh-${n}`,
   refresh_expires_in: 604800,
   user: { id: 'u1', username: 'admin', role: 'admin' },
 })
@@ -71,6 +71,7 @@ const pair = (n, expiresIn = 900) => ({
 let loggedOut
 beforeEach(() => {
   vi.stubGlobal('localStorage', memoryStorage())
+  vi.stubGlobal('sessionStorage', memoryStorage())
   loggedOut = 0
   onUnauthorized(() => loggedOut++)
 })
@@ -79,12 +80,14 @@ afterEach(() => {
 })
 
 // A server that accepts only access-<current> and rotates refresh tokens like services/auth:
-// each refresh token works once; reusing one revokes the session.
+// each refresh token works once; reusing one revokes the session. The refresh token travels
+// in the browser's cookie (state.cookie), never in a body the page sees.
 function fakeAuthServer({ current = 1 } = {}) {
-  const state = { current, used: new Set(), revoked: false }
+  const state = { current, used: new Set(), revoked: false, cookie: `refresh-${current}` }
   const fetch = scriptedFetch(async (call) => {
     if (call.path === '/auth/refresh') {
-      const rt = call.body.refresh_token
+      if (call.body !== undefined) return { status: 400, body: { message: 'the page sent a body' } }
+      const rt = state.cookie
       if (state.used.has(rt)) {
         state.revoked = true
         return { status: 401, body: { code: 'unauthorized', message: 'refresh token reused' } }
@@ -92,6 +95,7 @@ function fakeAuthServer({ current = 1 } = {}) {
       if (state.revoked || rt !== `refresh-${state.current}`) return unauthorized
       state.used.add(rt)
       state.current++
+      state.cookie = `refresh-${state.current}`
       return { body: pair(state.current) }
     }
     if (state.revoked || call.token !== `access-${state.current}`) return unauthorized
@@ -118,9 +122,8 @@ describe('request refreshes the access token', () => {
       'POST /auth/refresh ',
       'GET /projects access-2',
     ])
-    expect(fetch.calls[1].body).toEqual({ refresh_token: 'refresh-1' })
+    expect(fetch.calls[1].body).toBe(undefined) // the cookie carries the refresh token
     expect(getToken()).toBe('access-2')
-    expect(getRefreshToken()).toBe('refresh-2')
     expect(loggedOut).toBe(0)
   })
 
@@ -132,7 +135,7 @@ describe('request refreshes the access token', () => {
     const fetch = scriptedFetch(async (call) => {
       if (call.path === '/auth/refresh') {
         await new Promise((r) => setTimeout(r, 20))
-        const rt = call.body.refresh_token
+        const rt = 'refresh-1' // the cookie, until an answer replaces it
         if (used.has(rt)) return { status: 401, body: { message: 'refresh token reused' } }
         used.add(rt)
         return { body: pair(2) }
@@ -185,7 +188,7 @@ describe('request refreshes the access token', () => {
     expect(fetch.calls.filter((c) => c.path === '/b')).toHaveLength(1)
     expect(loggedOut).toBeGreaterThanOrEqual(1)
     expect(getToken()).toBe('')
-    expect(getRefreshToken()).toBe('')
+    expect(isSignedIn()).toBe(false)
   })
 
   it('an unreachable server during refresh keeps the session for the next try', async () => {
@@ -198,7 +201,7 @@ describe('request refreshes the access token', () => {
     expect(err.status).toBe(0)
     expect(err.code).toBe('unavailable')
     expect(loggedOut).toBe(0)
-    expect(getRefreshToken()).toBe('refresh-1')
+    expect(isSignedIn()).toBe(true)
   })
 
   it('refreshes shortly before expiry, before sending the call', async () => {
@@ -215,8 +218,20 @@ describe('request refreshes the access token', () => {
     expect(srv.fetch.calls.filter((c) => c.path === '/auth/refresh')).toHaveLength(1)
   })
 
-  it('a 401 with no refresh token (a session from before refresh tokens) ends the session at once', async () => {
-    setSession('old-token', { username: 'admin' })
+  it('a tab without an access token (a new tab, or after a restart) refreshes from the cookie first', async () => {
+    localStorage.setItem('fabu.user', JSON.stringify({ id: 'u1', username: 'admin', role: 'admin' }))
+    expect(isSignedIn()).toBe(true)
+    const srv = fakeAuthServer()
+    vi.stubGlobal('fetch', srv.fetch)
+
+    const out = await request('GET', '/projects')
+
+    expect(out.token).toBe('access-2')
+    expect(srv.fetch.calls.map((c) => `${c.path} ${c.token}`)).toEqual(['/auth/refresh ', '/projects access-2'])
+  })
+
+  it('a 401 without a signed-in user (no refresh cookie to try) ends the session at once', async () => {
+    sessionStorage.setItem('fabu.token', 'old-token')
     const fetch = scriptedFetch(async () => unauthorized)
     vi.stubGlobal('fetch', fetch)
 
@@ -242,24 +257,38 @@ describe('request refreshes the access token', () => {
 })
 
 describe('login, logout and lockout', () => {
-  it('login stores the access and refresh tokens and the user', async () => {
-    const fetch = scriptedFetch(async () => ({ body: pair(7) }))
+  it('login keeps the access token in sessionStorage, only the user in localStorage, and never a refresh token', async () => {
+    // an API client's answer would carry refresh_token; the page must not keep it anywhere
+    const fetch = scriptedFetch(async () => ({ body: { ...pair(7), refresh_token: 'refresh-7' } }))
     vi.stubGlobal('fetch', fetch)
     await api.login('admin', 'secret-password')
     expect(fetch.calls[0]).toMatchObject({ method: 'POST', path: '/auth/login', token: '', body: { username: 'admin', password: 'secret-password' } })
     expect(getToken()).toBe('access-7')
-    expect(getRefreshToken()).toBe('refresh-7')
+    expect(sessionStorage.getItem('fabu.token')).toBe('access-7')
+    expect(localStorage.keys()).toEqual(['fabu.user'])
+    const stored = [...sessionStorage.keys().map((k) => sessionStorage.getItem(k)), ...localStorage.keys().map((k) => localStorage.getItem(k))]
+    expect(stored.join('\n')).not.toContain('refresh-7')
     expect(getUser()).toEqual({ id: 'u1', username: 'admin', role: 'admin' })
   })
 
-  it('logout sends the refresh token with the bearer, then forgets both', async () => {
+  it('logout sends the bearer (the server ends its session and deletes the cookie), then forgets it', async () => {
     setSession(pair(3))
     const fetch = scriptedFetch(async () => ({ status: 204 }))
     vi.stubGlobal('fetch', fetch)
     await api.logout()
-    expect(fetch.calls).toEqual([{ method: 'POST', path: '/auth/logout', token: 'access-3', body: { refresh_token: 'refresh-3' } }])
+    expect(fetch.calls).toEqual([{ method: 'POST', path: '/auth/logout', token: 'access-3', body: undefined }])
     expect(isSignedIn()).toBe(false)
     expect(localStorage.keys()).toEqual([])
+    expect(sessionStorage.keys()).toEqual([])
+  })
+
+  it('logout refreshes an expiring access token first, so the server knows which session to end', async () => {
+    setSession(pair(1, 10))
+    const srv = fakeAuthServer()
+    vi.stubGlobal('fetch', srv.fetch)
+    await api.logout()
+    expect(srv.fetch.calls.map((c) => `${c.path} ${c.token}`)).toEqual(['/auth/refresh ', '/auth/logout access-2'])
+    expect(isSignedIn()).toBe(false)
   })
 
   it('logout forgets the session even when fabu cannot be reached', async () => {
@@ -343,7 +372,6 @@ describe('sign-in through a provider', () => {
     expect(out.redirect).toBe('/servers')
     expect(fetch.calls).toEqual([{ method: 'POST', path: '/auth/oauth/exchange', token: '', body: { code: 'one-time' } }])
     expect(getToken()).toBe('access-1')
-    expect(getRefreshToken()).toBe('refresh-1')
     expect(getUser().username).toBe('admin')
   })
 

@@ -72,6 +72,7 @@ export function toRows(stages) {
     env: envText(s.env),
     timeout: s.timeout || '',
     secrets: (s.secrets || []).join(' '), // names of build secrets the stage receives
+    image: s.image || '', // the container image the stage runs in; '' runs it in the sandbox
   }))
 }
 
@@ -82,12 +83,15 @@ export function nextKey() {
 }
 
 export function newRow(name = '') {
-  return { key: nextKey(), name, run: undefined, command: '', dir: '', env: '', timeout: '', secrets: '' }
+  return { key: nextKey(), name, run: undefined, command: '', dir: '', env: '', timeout: '', secrets: '', image: '' }
 }
 
 // checkRows validates the rows as the gateway and the builder would, so most mistakes show
 // next to their field before saving. It returns {errors: {"<key>.<field>": message}} and,
 // without errors, the stages to store.
+// IMAGE is a stage's container image as libs/container ValidImageRef accepts it.
+const IMAGE = /^[a-z0-9]([a-z0-9._-]*[a-z0-9])?(:[0-9]{1,5})?(\/[a-z0-9]([a-z0-9._-]*[a-z0-9])?)*(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?(@sha256:[0-9a-f]{64})?$/
+
 export function checkRows(rows, t) {
   const errors = {}
   const stages = []
@@ -113,6 +117,9 @@ export function checkRows(rows, t) {
     const secrets = parseSecretNames(r.secrets)
     if (secrets.error) errors[`${r.key}.secrets`] = t(secrets.error, { name: secrets.name })
     else if (secrets.names.length) st.secrets = secrets.names
+    const image = (r.image || '').trim()
+    if (image && !IMAGE.test(image)) errors[`${r.key}.image`] = t('build.imageRef')
+    else if (image) st.image = image
     stages.push(st)
   }
   return { errors, stages }

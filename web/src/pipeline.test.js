@@ -96,6 +96,20 @@ describe('errorField', () => {
   })
 })
 
+describe('stage images', () => {
+  it('keeps the image a stored stage runs in through the editor', () => {
+    const rows = toRows([{ name: 'test', run: ['npm', 'test'], image: 'node:20' }, { name: 'build', run: 'npm run build' }])
+    expect(rows[0].image).toBe('node:20')
+    const { errors, stages } = checkRows(rows, t)
+    expect(errors).toEqual({})
+    expect(stages).toEqual([{ name: 'test', run: ['npm', 'test'], image: 'node:20' }, { name: 'build', run: 'npm run build' }])
+  })
+  it.each(['--privileged', 'node:20 -v /:/h', 'Node:20'])('refuses image %j', (image) => {
+    const row = { ...newRow('a'), command: 'make', image }
+    expect(checkRows([row], t).errors).toEqual({ [`${row.key}.image`]: 'build.imageRef' })
+  })
+})
+
 describe('stage secrets', () => {
   it('keeps the secrets a stored stage declares through the editor', () => {
     const rows = toRows([{ name: 'install', run: 'npm ci', secrets: ['NPM_TOKEN', 'DEPLOY_KEY'] }, { name: 'build', run: 'npm run build' }])

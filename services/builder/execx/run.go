@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -67,6 +68,15 @@ type Spec struct {
 	// Stdout and Stderr receive the output line by line (nil discards). Writes to them are
 	// serialized, so one writer may serve both.
 	Stdout, Stderr io.Writer
+	// Sandbox, when not nil, runs the stage isolated (sandbox.go): only Root and Home
+	// writable, no view of the builder's files or processes, not root. NoNetwork takes
+	// the network away too (a sandboxed stage only).
+	Sandbox   *Sandbox
+	NoNetwork bool
+	// Image, when set, runs the stage in a container of that image through Container
+	// (container.go) instead: Argv is looked up in the image, not in Path.
+	Image     string
+	Container *Container
 }
 
 // Masks returns the values that the run log must mask: the secrets' values and, since
@@ -165,17 +175,21 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("stage %s: %w", spec.Name, err)
 	}
-	if err := os.MkdirAll(spec.Home, 0o700); err != nil {
+	if err := makeHome(spec.Home, spec.Sandbox); err != nil {
 		return Result{}, fmt.Errorf("stage %s: create home: %w", spec.Name, err)
 	}
 	env := environ(spec)
-	prog, err := lookPath(spec.Argv[0], dir, envValue(env, "PATH"))
-	if err != nil {
-		var nf *NotFoundError
-		if errors.As(err, &nf) {
-			nf.Stage = spec.Name
+	prog := spec.Argv[0]
+	if spec.Image == "" {
+		if prog, err = lookPath(spec.Argv[0], dir, envValue(env, "PATH")); err != nil {
+			var nf *NotFoundError
+			if errors.As(err, &nf) {
+				nf.Stage = spec.Name
+			}
+			return Result{}, err
 		}
-		return Result{}, err
+	} else if spec.Container == nil {
+		return Result{}, apperr.Unavailable("stage %s: runs in image %s, but this builder has no container CLI", spec.Name, spec.Image)
 	}
 
 	limitCtx, stopLimit := context.WithCancelCause(ctx)
@@ -195,12 +209,34 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	defer closeAll(outR, errR)
 
 	var stopAt atomic.Int64 // unix nanos of the SIGTERM, 0 until then
-	cmd := exec.CommandContext(runCtx, prog, spec.Argv[1:]...)
-	cmd.Args[0] = spec.Argv[0]
-	cmd.Dir, cmd.Env = dir, env
+	var cmd *exec.Cmd
+	switch {
+	case spec.Image != "":
+		var cleanup func()
+		cmd, cleanup, err = spec.Container.command(runCtx, spec, dir, env)
+		if err != nil {
+			closeAll(outW, errW)
+			return Result{}, fmt.Errorf("stage %s: %w", spec.Name, err)
+		}
+		defer cleanup()
+		env = cmd.Env
+	case spec.Sandbox != nil:
+		var closeFDs func()
+		cmd, closeFDs, err = spec.Sandbox.command(runCtx, prog, spec.Argv[1:], realPath(spec.Root), realPath(spec.Home), dir, !spec.NoNetwork)
+		if err != nil {
+			closeAll(outW, errW)
+			return Result{}, fmt.Errorf("stage %s: %w", spec.Name, err)
+		}
+		defer closeFDs()
+	default:
+		cmd = exec.CommandContext(runCtx, prog, spec.Argv[1:]...)
+		cmd.Args[0] = spec.Argv[0]
+		cmd.Dir = dir
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	}
+	cmd.Env = env
 	cmd.Stdin = nil
 	cmd.Stdout, cmd.Stderr = outW, errW
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error {
 		stopAt.CompareAndSwap(0, time.Now().UnixNano())
 		return signalGroup(cmd.Process.Pid, syscall.SIGTERM)
@@ -230,7 +266,12 @@ func Run(ctx context.Context, spec Spec) (Result, error) {
 	if at := stopAt.Load(); at != 0 {
 		deadline = time.Unix(0, at).Add(spec.Grace)
 	}
-	killGroup(pgid, deadline)
+	if spec.Sandbox == nil {
+		killGroup(pgid, deadline)
+	}
+	// A sandbox needs no sweep: its PID namespace ended with its init, killing whatever
+	// was left, before bubblewrap returned. (Its init's zombie, reparented, would keep a
+	// process group check busy until the system reaps it.)
 	// Only a process that escaped the group can still hold the pipes.
 	_ = outR.SetReadDeadline(time.Now().Add(drainWait))
 	_ = errR.SetReadDeadline(time.Now().Add(drainWait))
@@ -305,6 +346,31 @@ func environ(s Spec) []string {
 	}
 	slices.Sort(env)
 	return env
+}
+
+// makeHome creates the stage's HOME if missing; a sandboxed stage's user owns it.
+func makeHome(home string, sb *Sandbox) error {
+	if _, err := os.Stat(home); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return err
+	}
+	if sb != nil {
+		if err := sb.Own(home); err != nil {
+			return err
+		}
+		return sb.Reach(home)
+	}
+	return nil
+}
+
+// realPath is p with symbolic links resolved, or p when that fails.
+func realPath(p string) string {
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		return r
+	}
+	return p
 }
 
 func envValue(env []string, key string) string {
@@ -449,6 +515,7 @@ type sink struct {
 	total    atomic.Int64
 	mu       sync.Mutex
 	last     string // last non-empty stderr line, masked
+	lastOut  string // last error line of stdout, masked: the reason when stderr has none
 	over     bool
 }
 
@@ -520,18 +587,63 @@ func (s *sink) write(w io.Writer, line []byte, isErr, complete bool) {
 		line = append(line[:len(line):len(line)], '\n')
 	}
 	_, _ = w.Write(line)
-	if isErr {
-		if t := strings.TrimSpace(string(line)); t != "" {
-			s.last = mask(t, s.masks) // before lastErr cuts it, so no part of a secret survives
-		}
+	t := strings.TrimSpace(StripANSI(string(line)))
+	switch {
+	case t == "":
+	case isErr:
+		s.last = mask(t, s.masks) // before lastErr cuts it, so no part of a secret survives
+	case isErrorLine(t):
+		s.lastOut = mask(t, s.masks)
 	}
 }
 
+// lastErr is the line that says why the stage failed: the last line it wrote to stderr,
+// or, when that holds nothing readable (Maven and Gradle report on stdout, some tools end
+// stderr with colour resets only), the last error line of stdout.
 func (s *sink) lastErr() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.last) > 300 {
-		return strings.ToValidUTF8(s.last[:300], "") + "…"
+	last := s.last
+	if last == "" {
+		last = s.lastOut
 	}
-	return s.last
+	if len(last) > 300 {
+		return strings.ToValidUTF8(last[:300], "") + "…"
+	}
+	return last
+}
+
+// ansiRE matches terminal escape sequences: CSI (colours, cursor moves), OSC (titles,
+// links) and two-byte escapes.
+var ansiRE = regexp.MustCompile(`\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[@-Z\\-_])`)
+
+// StripANSI removes terminal escape sequences from s.
+func StripANSI(s string) string {
+	if !strings.Contains(s, "\x1b") {
+		return s
+	}
+	return ansiRE.ReplaceAllString(s, "")
+}
+
+// errorLineRE recognizes a line reporting an error: Maven's and Gradle's "[ERROR] …",
+// compilers' "file:3:5: error: …", npm's "npm ERR! …", "ERROR: …" and "error …".
+var errorLineRE = regexp.MustCompile(`(?i)^(\[error\]|npm err!|error\b|fatal\b|failure:|.*:\s*(error|fatal)\b)`)
+
+// boilerplate are error lines that say nothing about this failure (Maven's epilogue).
+var boilerplate = []string{"-> [Help", "[Help ", "To see the full stack trace", "Re-run Maven", "For more information about the errors", "Please refer to", "After correcting the problems"}
+
+func isErrorLine(t string) bool {
+	if !errorLineRE.MatchString(t) {
+		return false
+	}
+	rest := strings.TrimSpace(strings.TrimPrefix(t, "[ERROR]"))
+	if rest == "" {
+		return false
+	}
+	for _, b := range boilerplate {
+		if strings.HasPrefix(rest, b) {
+			return false
+		}
+	}
+	return true
 }

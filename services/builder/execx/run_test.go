@@ -313,3 +313,47 @@ func TestRunLongLinesAreChunked(t *testing.T) {
 		t.Errorf("got %d lines (first %d bytes), want 4 chunks of at most %d bytes", len(lines), len(lines[0]), maxLineChunk)
 	}
 }
+
+// A failed stage's error quotes the line that says why, readable: escapes stripped, and
+// from stdout's error lines when stderr says nothing (Maven reports on stdout).
+func TestRunErrorQuotesTheMeaningfulLine(t *testing.T) {
+	const mavenLog = "[INFO] BUILD FAILURE\n[ERROR] Failed to execute goal org.apache.maven.plugins:maven-compiler-plugin:3.11.0:compile (default-compile) on project app: Compilation failure\n" +
+		"\x1b[1;31m[ERROR]\x1b[m /w/src/main/java/App.java:[3,5] ';' expected\n[ERROR] -> [Help 1]\n[ERROR] \n" +
+		"[ERROR] Re-run Maven using the -X switch to enable full debug logging.\n[ERROR] [Help 1] http://cwiki.apache.org/confluence/display/MAVEN/MojoFailureException\n"
+	const maven = `cat maven.log; printf '\033[0m\033[0m\n' >&2; exit 1`
+	tests := []struct {
+		name, script, want string
+	}{
+		{"maven on stdout, colour resets on stderr", maven, "stage build: exit status 1: [ERROR] /w/src/main/java/App.java:[3,5] ';' expected"},
+		{"stderr wins", `echo 'error: not this'; printf '\033[31mfatal: repository not found\033[0m\n' >&2; exit 2`, "stage build: exit status 2: fatal: repository not found"},
+		{"compiler line on stdout", `echo 'src/a.c:3:5: error: expected ;'; echo 'make: leaving'; exit 2`, "stage build: exit status 2: src/a.c:3:5: error: expected ;"},
+		{"nothing said", `echo building; exit 3`, "stage build: exit status 3"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, _ := spec(t, "build", "sh", "-c", tt.script)
+			if err := os.WriteFile(filepath.Join(s.Root, "maven.log"), []byte(mavenLog), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Run(context.Background(), s)
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("error = %q, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestStripANSI(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"\x1b[1;31mred\x1b[0m", "red"},
+		{"\x1b]0;title\x07text", "text"},
+		{"\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\", "link"},
+		{"plain", "plain"},
+		{"\x1b[0m\x1b[0m", ""},
+	}
+	for _, tt := range tests {
+		if got := StripANSI(tt.in); got != tt.want {
+			t.Errorf("StripANSI(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

@@ -59,6 +59,8 @@ type FileStage struct {
 	// Secrets names the project's build secrets this stage receives as environment
 	// variables; other stages do not see them.
 	Secrets []string `yaml:"secrets" json:"secrets,omitempty"`
+	// Image runs the stage in a container of that image (see Stage.Image).
+	Image string `yaml:"image" json:"image,omitempty"`
 }
 
 // FileArtifact names the artifact: a dir, or a file (a glob matching exactly one file).
@@ -444,6 +446,11 @@ func (f *File) checkStage(i int, names map[string]int) error {
 	}
 	if err := checkDir(s.Dir); err != nil {
 		return f.errAt(p+".dir", "%v", err)
+	}
+	if s.Image != "" {
+		if err := CheckImage(s.Image); err != nil {
+			return f.errAt(p+".image", "%v", err)
+		}
 	}
 	if err := checkEnvAt(f, p+".env", s.Env); err != nil {
 		return err

@@ -108,6 +108,8 @@ func TestParseYAMLErrors(t *testing.T) {
 		{"two documents", "recipe: static\n---\nrecipe: nodejs\n", "line 2: more than one YAML document"},
 		{"not a mapping", "- a\n- b\n", "line 1: want a mapping of pipeline settings (recipe, stages, …)"},
 		{"unknown recipe", "\nrecipe: cobol\n", `line 2: recipe: unknown recipe "cobol" (known: docker, frontend, java-jar, java-war, nodejs, static)`},
+		{"image as an option", "stages:\n  - name: a\n    run: make\n    image: --privileged\n", `line 4: stages[0].image: image "--privileged": give a reference such as node:20, registry.example.com/team/build:1.2 or one pinned by @sha256:…`},
+		{"image with a space", "stages:\n  - name: a\n    run: make\n    image: \"node:20 -v /:/h\"\n", `line 4: stages[0].image: image "node:20 -v /:/h": give a reference such as node:20, registry.example.com/team/build:1.2 or one pinned by @sha256:…`},
 		{"bad profile", "profile: -x\n", `line 1: profile: invalid profile "-x": use A-Z a-z 0-9 . _ - and commas, not starting with -`},
 		{"bad env name", "env:\n  1A: x\n", `line 2: env.1A: variable name "1A": use letters, digits and _, not starting with a digit`},
 		{"reserved env", "env:\n  FABU_COMMIT: x\n", "line 2: env.FABU_COMMIT: variable FABU_COMMIT is set by fabu and cannot be declared"},

@@ -135,7 +135,7 @@ func loadFile(root, src string, configured []byte) (File, error) {
 // stage turns the file's i-th stage into a plan stage; one without a command takes the
 // recipe's stage of its name.
 func (f *File) stage(i int, fst FileStage, base Plan, src string, detectErr error) (Stage, error) {
-	st := Stage{Name: fst.Name, Command: fst.Run.Argv, Dir: path.Join(src, fst.Dir), Env: fst.Env, Timeout: DefaultTimeout, Secrets: fst.Secrets}
+	st := Stage{Name: fst.Name, Command: fst.Run.Argv, Dir: path.Join(src, fst.Dir), Env: fst.Env, Timeout: DefaultTimeout, Secrets: fst.Secrets, Image: fst.Image}
 	if !fst.Run.Given() {
 		idx := -1
 		for j, b := range base.Stages {
@@ -155,6 +155,7 @@ func (f *File) stage(i int, fst FileStage, base Plan, src string, detectErr erro
 		}
 		b := base.Stages[idx]
 		st.Command, st.Timeout, st.Env = b.Command, b.Timeout, merge(b.Env, fst.Env)
+		st.Engine = b.Engine && fst.Image == "" // the recipe's own engine command, unchanged
 		if fst.Dir == "" {
 			st.Dir = b.Dir
 		}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"fabu.dev/libs/cmdline"
+	"fabu.dev/libs/container"
 	"fabu.dev/libs/secret"
 	"fabu.dev/services/builder/execx"
 )
@@ -56,6 +57,14 @@ type Stage struct {
 	// Secrets names the build secrets the stage receives in its environment; the builder
 	// fills in their values and masks them in the log.
 	Secrets []string `json:"secrets,omitempty"`
+	// Image, when set, runs the stage in that container image with the builder's
+	// container CLI, the checkout and HOME mounted at their own paths; otherwise the
+	// stage runs in the builder's sandbox.
+	Image string `json:"image,omitempty"`
+	// Engine marks fabu's own container-engine command (the docker recipe's build), which
+	// must reach the engine and so runs outside the sandbox. Only a recipe sets it; a
+	// command written in a pipeline never has it.
+	Engine bool `json:"-"`
 }
 
 // ArtifactSpec says what the stages leave behind.
@@ -95,6 +104,7 @@ func (p Plan) Fingerprint() string {
 		Dir     string            `json:"d"`
 		Env     map[string]string `json:"e"`
 		Secrets []string          `json:"s,omitempty"` // names; the builder mixes in the values
+		Image   string            `json:"i,omitempty"`
 	}
 	v := struct {
 		Version  int               `json:"v"`
@@ -104,7 +114,7 @@ func (p Plan) Fingerprint() string {
 		Env      map[string]string `json:"e"`
 	}{Version: 2, Recipe: p.Recipe, Artifact: p.Artifact, Env: p.Env} // 2: directory artifacts leave .fabu.yml out
 	for _, s := range p.Stages {
-		v.Stages = append(v.Stages, stage{Command: s.Command, Dir: path.Clean(orDot(s.Dir)), Env: s.Env, Secrets: s.Secrets})
+		v.Stages = append(v.Stages, stage{Command: s.Command, Dir: path.Clean(orDot(s.Dir)), Env: s.Env, Secrets: s.Secrets, Image: s.Image})
 	}
 	b, err := json.Marshal(v) // map keys are sorted, so this is canonical
 	if err != nil {
@@ -113,6 +123,9 @@ func (p Plan) Fingerprint() string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
+
+// CheckImage checks a stage's image reference (container.ValidImageRef).
+func CheckImage(ref string) error { return container.ValidImageRef(ref) }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
@@ -170,6 +183,12 @@ func (s Stage) validate() error {
 	}
 	if s.Timeout < MinTimeout || s.Timeout > MaxTimeout {
 		return fmt.Errorf("timeout %s: must be between %s and %s", s.Timeout, MinTimeout, MaxTimeout)
+	}
+	if s.Image != "" {
+		if s.Engine {
+			return fmt.Errorf("a container engine command cannot run in an image")
+		}
+		return CheckImage(s.Image)
 	}
 	return nil
 }

@@ -249,7 +249,7 @@ func dockerRecipe(o RecipeOptions, src string) (Plan, error) {
 	}
 	ref := o.Image + ":" + o.Commit[:min(12, len(o.Commit))]
 	p := Plan{
-		Stages:   []Stage{{Name: "build", Command: []string{cli, "build", "-f", "Dockerfile", "-t", ref, "."}, Dir: src}},
+		Stages:   []Stage{{Name: "build", Command: []string{cli, "build", "-f", "Dockerfile", "-t", ref, "."}, Dir: src, Engine: true}},
 		Artifact: ArtifactSpec{Kind: KindImage, Path: ref},
 	}
 	if !isFile(o.Root, path.Join(src, "Dockerfile")) {

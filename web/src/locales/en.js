@@ -286,7 +286,7 @@ export default {
     stages: 'Stages', customOn: 'These stages run in this order.', customOff: "The recipe's stages run:",
     noRecipeStages: 'none — this type packages the source dir as it is', noStages: 'No stages: nothing runs before packaging.',
     addStage: 'Add stage', remove: 'Remove', drag: 'Drag to reorder', stageNamePlaceholder: 'stage name',
-    command: 'Command', commandFromRecipe: "empty: the recipe's command for this stage", dir: 'Directory', timeout: 'Timeout', stageEnv: 'Variables', stageSecrets: 'Secrets',
+    command: 'Command', commandFromRecipe: "empty: the recipe's command for this stage", dir: 'Directory', timeout: 'Timeout', stageEnv: 'Variables', stageImage: 'Image', stageImageHint: 'Run this stage in a container of this image (e.g. node:20); empty runs it in the build sandbox', imageRef: 'an image such as node:20 or registry.example.com/team/build:1', offline: 'No network', offlineHint: 'Build stages run without a network (only loopback): dependencies must be vendored or cached', stageSecrets: 'Secrets',
     stageSecretsHint: 'Build secrets this stage receives as variables, e.g. NPM_TOKEN DEPLOY_KEY (set them under Build secrets)',
     secretName: '{name}: use letters, digits and _, not starting with a digit', secretReserved: '{name} is reserved (HOME, PATH, FABU_*, LD_*) and cannot be a secret', secretTwice: '{name} is listed twice',
     stageName: '1-64 of A-Z a-z 0-9 . _ -', stageDuplicate: 'Another stage is named {name}', timeoutFormat: 'A duration such as 90s, 10m or 1h30m',

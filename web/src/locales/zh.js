@@ -286,7 +286,7 @@ export default {
     stages: '阶段', customOn: '按此顺序运行这些阶段。', customOff: '运行构建方案的默认阶段：',
     noRecipeStages: '无——此类型直接打包源码目录', noStages: '没有阶段：打包前不运行任何命令。',
     addStage: '添加阶段', remove: '删除', drag: '拖动以调整顺序', stageNamePlaceholder: '阶段名称',
-    command: '命令', commandFromRecipe: '留空：使用构建方案中此阶段的命令', dir: '目录', timeout: '超时', stageEnv: '变量', stageSecrets: '密钥',
+    command: '命令', commandFromRecipe: '留空：使用构建方案中此阶段的命令', dir: '目录', timeout: '超时', stageEnv: '变量', stageImage: '镜像', stageImageHint: '在此镜像的容器中运行此阶段（如 node:20）；留空则在构建沙箱中运行', imageRef: '镜像，例如 node:20 或 registry.example.com/team/build:1', offline: '禁用网络', offlineHint: '构建阶段在无网络环境中运行（仅回环）：依赖需随仓库提供或来自缓存', stageSecrets: '密钥',
     stageSecretsHint: '此阶段以变量形式接收的构建密钥，例如 NPM_TOKEN DEPLOY_KEY（在“构建密钥”中设置）',
     secretName: '{name}：只能使用字母、数字和 _，且不能以数字开头', secretReserved: '{name} 是保留变量（HOME、PATH、FABU_*、LD_*），不能作为密钥', secretTwice: '{name} 重复列出',
     stageName: '1-64 个 A-Z a-z 0-9 . _ - 字符', stageDuplicate: '已有名为 {name} 的阶段', timeoutFormat: '时长，如 90s、10m 或 1h30m',
