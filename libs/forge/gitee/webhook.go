@@ -126,10 +126,22 @@ func Sign(secret, timestamp string) string {
 // documentation describes). Both comparisons always run, in constant time.
 func signatureOK(token, want string) bool {
 	ok := hmac.Equal([]byte(token), []byte(want))
-	if dec, err := url.PathUnescape(token); err == nil && dec != token {
+	if dec := unescapedToken(token); dec != token {
 		ok = hmac.Equal([]byte(dec), []byte(want)) || ok
 	}
 	return ok
+}
+
+// unescapedToken is token with its percent-encoding undone, or token itself when it has
+// none or is not valid percent-encoding. A signature-mode token that verifies is either the
+// signature or one of its encodings, so this is the one form the delivery key must use:
+// keyed on the raw header, one delivery would have as many keys as encodings, each a fresh
+// replay with another body.
+func unescapedToken(token string) string {
+	if dec, err := url.PathUnescape(token); err == nil {
+		return dec
+	}
+	return token
 }
 
 func sigErr(msg string) error {
