@@ -162,6 +162,9 @@ type Delivery struct {
 	// every later delivery with an already seen Key as a replay, whatever the earlier one's
 	// verdict was, not only one that triggered something.
 	BodyUnsigned bool
+	// BodySigned says the proof covers the body (GitHub): a body a project has seen before
+	// under another Key is a repost of an old delivery, never a new event.
+	BodySigned bool
 }
 
 // Verifier checks and reads deliveries of one platform. Verify runs before Parse, on the

@@ -2,6 +2,8 @@ package webhook
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -102,13 +104,15 @@ func (s *Service) receive(c *gin.Context) {
 		return
 	}
 	d.Event, d.DeliveryKey = truncate(dl.Event, 100), truncate(dl.Key, 200)
+	sum := sha256.Sum256(body)
+	d.BodySHA256, d.bodySigned = hex.EncodeToString(sum[:]), dl.BodySigned
 	if dl.BodyUnsigned && d.DeliveryKey != "" {
 		// The proof covers the headers only: signed headers seen before, on any delivery,
 		// may now carry another body. Whatever the first one did, this one does nothing.
 		seen, err := s.keySeen(c.Request.Context(), d)
 		if err != nil {
 			s.log.Error("look up delivery key", "project", p.Name, "err", err)
-			d.DeliveryKey = "" // refused without acting: a retry must not look like a replay
+			d.DeliveryKey, d.BodySHA256 = "", "" // refused without acting: a retry must not look like a replay
 			s.respond(c, d, verdict{status: http.StatusServiceUnavailable, verdict: VerdictRejected, reason: "database unavailable"})
 			return
 		}
@@ -129,6 +133,22 @@ func (s *Service) receive(c *gin.Context) {
 		return
 	}
 	d.Ref, d.CommitSHA = truncate(dl.Push.Ref, 255), truncate(dl.Push.After, 64)
+	if dl.BodySigned {
+		// A signed push body this project has seen under another delivery id is an old push
+		// reposted: deployed then or not, it must not deploy an old commit now.
+		seen, err := s.bodySeen(c.Request.Context(), d)
+		if err != nil {
+			s.log.Error("look up delivery body", "project", p.Name, "err", err)
+			d.DeliveryKey, d.BodySHA256 = "", ""
+			s.respond(c, d, verdict{status: http.StatusServiceUnavailable, verdict: VerdictRejected, reason: "database unavailable"})
+			return
+		}
+		if seen {
+			s.respond(c, d, verdict{status: http.StatusOK, verdict: VerdictDuplicate,
+				reason: "this signed push came before under another delivery id; a repost starts nothing"})
+			return
+		}
+	}
 	dec := decide(p, dl.Push)
 	if dec.run == nil {
 		s.respond(c, d, dec.verdict)
@@ -141,7 +161,7 @@ func (s *Service) receive(c *gin.Context) {
 		s.respond(c, d, verdict{status: http.StatusOK, verdict: VerdictDuplicate, reason: "this delivery already triggered a run"})
 	case err != nil:
 		s.log.Error("request run from webhook", "project", p.Name, "err", err)
-		d.ID, d.DeliveryKey = "", "" // nothing was done: the platform's retry must not be a duplicate
+		d.ID, d.DeliveryKey, d.BodySHA256 = "", "", "" // nothing was done: the platform's retry must not be a duplicate
 		s.respond(c, d, verdict{status: http.StatusServiceUnavailable, verdict: VerdictRejected, reason: "could not record the run; retry"})
 	case d.Verdict == VerdictTicket: // the project needs approval (approval.go)
 		s.respond(c, d, s.ticketVerdict(c, d, dec.run.TriggeredBy, "webhook"))
@@ -150,10 +170,21 @@ func (s *Service) receive(c *gin.Context) {
 	}
 }
 
-// keySeen reports whether a delivery of d's platform with d's key was recorded before.
+// keySeen reports whether a delivery of d's platform with d's key was recorded before, to
+// d's project or, with another body, to any project: the same event reaching two projects'
+// hooks carries the same body, headers replayed to another project do not.
 func (s *Service) keySeen(ctx context.Context, d *Delivery) (bool, error) {
 	var n int64
 	err := s.db.WithContext(ctx).Model(&Delivery{}).Where("platform = ? AND delivery_key = ?", d.Platform, d.DeliveryKey).
+		Where("project_id = ? OR body_sha256 <> ?", *d.ProjectID, d.BodySHA256).Count(&n).Error
+	return n > 0, err
+}
+
+// bodySeen reports whether d's project recorded a delivery with d's body under another key.
+func (s *Service) bodySeen(ctx context.Context, d *Delivery) (bool, error) {
+	var n int64
+	err := s.db.WithContext(ctx).Model(&Delivery{}).
+		Where("project_id = ? AND platform = ? AND body_sha256 = ? AND delivery_key <> ?", *d.ProjectID, d.Platform, d.BodySHA256, d.DeliveryKey).
 		Count(&n).Error
 	return n > 0, err
 }

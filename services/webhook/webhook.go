@@ -118,7 +118,12 @@ type Delivery struct {
 	RunID       string
 	Ref         string
 	CommitSHA   string `gorm:"column:commit_sha"`
-	ReceivedAt  time.Time
+	// BodySHA256 is the hex SHA-256 of a verified delivery's body; "" for an unverified
+	// one and for one refused without acting, so that its retry is not a repost.
+	BodySHA256 string `gorm:"column:body_sha256"`
+	ReceivedAt time.Time
+	// bodySigned: the platform signs the body, so a body seen before is a repost.
+	bodySigned bool
 }
 
 // TableName tells GORM the table.
@@ -199,23 +204,21 @@ func (s *Service) findProject(ctx context.Context, name string) (project, error)
 }
 
 // request inserts run r and records d as triggering it, in one transaction. A delivery
-// whose key already triggered a run is a duplicate and starts nothing: the lookup answers
-// the common redelivery, and the unique index on triggering keys settles two copies that
-// arrive at the same moment (the second insert fails and its run rolls back).
+// whose key already triggered a run of its project (or, for a platform that signs the body,
+// whose body did) is a duplicate and starts nothing: the lookup answers the common
+// redelivery, and the unique indexes on triggering keys and signed bodies settle two copies
+// that arrive at the same moment (the second insert fails and its run rolls back). Keys are
+// per project: one event reaching several projects' hooks under one delivery id deploys
+// each of them.
 func (s *Service) request(ctx context.Context, d *Delivery, r *runs.Run) error {
 	if err := s.pinForTicket(ctx, r); err != nil { // a ticket pins a commit (approval.go)
 		return err
 	}
 	err := s.db.Tx(ctx, func(tx *gorm.DB) error {
-		if d.DeliveryKey != "" {
-			var n int64
-			if err := tx.Model(&Delivery{}).Where("platform = ? AND delivery_key = ? AND verdict IN ?",
-				d.Platform, d.DeliveryKey, []string{VerdictTriggered, VerdictTicket}).Count(&n).Error; err != nil {
-				return fmt.Errorf("look up delivery key: %w", err)
-			}
-			if n > 0 {
-				return errDuplicate
-			}
+		if dup, err := triggeredBefore(tx, d); err != nil {
+			return err
+		} else if dup {
+			return errDuplicate
 		}
 		d.ID = ids.New()
 		// A project whose environment rules need approval gets a pending ticket instead of a
@@ -245,6 +248,25 @@ func (s *Service) request(ctx context.Context, d *Delivery, r *runs.Run) error {
 }
 
 var errDuplicate = errors.New("duplicate delivery")
+
+// triggeredBefore reports whether a delivery to d's project with d's key, or with d's
+// signed body, already triggered a run or opened a ticket.
+func triggeredBefore(tx *gorm.DB, d *Delivery) (bool, error) {
+	if d.ProjectID == nil || (d.DeliveryKey == "" && (!d.bodySigned || d.BodySHA256 == "")) {
+		return false, nil
+	}
+	same := tx.Where("platform = ? AND delivery_key = ? AND delivery_key <> ''", d.Platform, d.DeliveryKey)
+	if d.bodySigned && d.BodySHA256 != "" {
+		same = same.Or("platform = ? AND body_sha256 = ?", d.Platform, d.BodySHA256)
+	}
+	var n int64
+	err := tx.Model(&Delivery{}).Where("project_id = ? AND verdict IN ?", *d.ProjectID, []string{VerdictTriggered, VerdictTicket}).
+		Where(same).Count(&n).Error
+	if err != nil {
+		return false, fmt.Errorf("look up delivery key: %w", err)
+	}
+	return n > 0, nil
+}
 
 // truncate cuts s to n bytes and makes it valid UTF-8 for storage and display.
 func truncate(s string, n int) string {
