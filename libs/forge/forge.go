@@ -179,6 +179,14 @@ type Verifier interface {
 	Parse(h http.Header, body []byte) (Delivery, error)
 }
 
+// HeaderVerifier is a Verifier whose proof is in the headers alone (GitLab's token, Gitee's
+// token or signed timestamp). VerifyHeaders decides as Verify does, without the body, so a
+// receiver refuses a delivery without the proof before it reads a byte of the body.
+type HeaderVerifier interface {
+	Verifier
+	VerifyHeaders(h http.Header, secret string, now time.Time) error
+}
+
 // ModeVerifier is a Verifier of a platform whose hooks prove the secret in more than one
 // way (Gitee: a signed timestamp or the password itself). The mode is a property of the hook
 // as installed and is stored with the project; the receiver accepts only that one.

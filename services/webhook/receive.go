@@ -12,6 +12,7 @@ import (
 
 	"fabu.dev/libs/apperr"
 	"fabu.dev/libs/forge"
+	"fabu.dev/libs/httpx"
 )
 
 // eventHeaders name the header each platform puts its event name in, recorded even for
@@ -26,8 +27,11 @@ var eventHeaders = map[forge.Platform]string{
 func secretPlace(projectID string) string { return "projects/" + projectID + "/webhook_secret" }
 
 // receive handles POST /hooks/:platform/:project. The delivery is verified with the
-// project's secret before its body is parsed, and every outcome is recorded with the reason.
+// project's secret before its body is parsed (before it is read, where the platform puts the
+// proof in a header), the body has BodyTimeout to arrive, and every outcome is recorded
+// with the reason.
 func (s *Service) receive(c *gin.Context) {
+	s.limitBodyTime(c)
 	platform := forge.Platform(c.Param("platform"))
 	d := &Delivery{Platform: truncate(string(platform), 20), ReceivedAt: s.now().UTC()}
 	v, ok := s.verifiers[platform]
@@ -57,9 +61,7 @@ func (s *Service) receive(c *gin.Context) {
 			reason: fmt.Sprintf("project %s takes deliveries from %s, not %s", p.Name, p.Platform, platform)})
 		return
 	}
-	// The body limit comes first: GitHub signs the body, so it must be read to verify.
-	body, err := readBody(c.Request, s.cfg.MaxBody)
-	if err != nil {
+	if c.Request.ContentLength > s.cfg.MaxBody { // announced too large: not worth reading
 		s.respond(c, d, verdict{status: http.StatusRequestEntityTooLarge, verdict: VerdictRejected,
 			reason: fmt.Sprintf("body larger than %d bytes", s.cfg.MaxBody)})
 		return
@@ -89,13 +91,24 @@ func (s *Service) receive(c *gin.Context) {
 			return
 		}
 	}
-	if err := v.Verify(c.Request.Header, body, string(plain), s.now()); err != nil {
-		reason := "signature or token does not match the project's webhook secret"
-		if errors.Is(err, forge.ErrStale) {
-			reason = "signed timestamp is outside the accepted window (replay or clock skew)"
+	// A proof in the headers (GitLab, Gitee) is checked before a byte of the body is read;
+	// GitHub signs the body, which must then be read, within the body limits, to verify.
+	hv, headerProof := v.(forge.HeaderVerifier)
+	if headerProof {
+		if err := hv.VerifyHeaders(c.Request.Header, string(plain), s.now()); err != nil {
+			s.respond(c, d, signatureVerdict(err))
+			return
 		}
-		s.respond(c, d, verdict{status: http.StatusUnauthorized, verdict: VerdictRejected, reason: reason})
+	}
+	body, ok := s.readDelivery(c, d)
+	if !ok {
 		return
+	}
+	if !headerProof {
+		if err := v.Verify(c.Request.Header, body, string(plain), s.now()); err != nil {
+			s.respond(c, d, signatureVerdict(err))
+			return
+		}
 	}
 	dl, err := v.Parse(c.Request.Header, body)
 	if err != nil {
@@ -168,6 +181,34 @@ func (s *Service) receive(c *gin.Context) {
 	default:
 		s.respond(c, d, verdict{status: http.StatusAccepted, verdict: VerdictTriggered, reason: dec.reason, runID: dec.run.ID})
 	}
+}
+
+// signatureVerdict is the answer to a delivery whose proof of secret err refused.
+func signatureVerdict(err error) verdict {
+	reason := "signature or token does not match the project's webhook secret"
+	if errors.Is(err, forge.ErrStale) {
+		reason = "signed timestamp is outside the accepted window (replay or clock skew)"
+	}
+	return verdict{status: http.StatusUnauthorized, verdict: VerdictRejected, reason: reason}
+}
+
+// readDelivery reads the body of d's request within the size and time limits; when it
+// cannot, it answers and reports false.
+func (s *Service) readDelivery(c *gin.Context, d *Delivery) ([]byte, bool) {
+	body, err := readBody(c.Request, s.cfg.MaxBody)
+	switch {
+	case err == nil:
+		return body, true
+	case errors.Is(err, errTooLarge):
+		s.respond(c, d, verdict{status: http.StatusRequestEntityTooLarge, verdict: VerdictRejected,
+			reason: fmt.Sprintf("body larger than %d bytes", s.cfg.MaxBody)})
+	case httpx.BodyTimedOut(err):
+		s.respond(c, d, verdict{status: http.StatusRequestTimeout, verdict: VerdictRejected,
+			reason: fmt.Sprintf("body not received within %s", s.cfg.BodyTimeout)})
+	default:
+		s.respond(c, d, verdict{status: http.StatusBadRequest, verdict: VerdictRejected, reason: "body could not be read"})
+	}
+	return nil, false
 }
 
 // keySeen reports whether a delivery of d's platform with d's key was recorded before, to

@@ -73,6 +73,7 @@ type triggerRequest struct {
 // trigger token it is given, reads an optional {"ref": …} (default: the project's branch)
 // and requests a run. Every outcome is recorded as a delivery of platform "trigger".
 func (s *Service) trigger(c *gin.Context) {
+	s.limitBodyTime(c)
 	d := &Delivery{Platform: PlatformTrigger, Event: "trigger", ReceivedAt: s.now().UTC()}
 	token := c.Param("token")
 	if token == "" {

@@ -29,12 +29,21 @@ import (
 // Config configures the webhook service.
 type Config struct {
 	MaxBody int64 // largest delivery accepted; default 5 MiB
+	// BodyTimeout is how long a delivery's body has to arrive, counted from when its headers
+	// have; default 20s (the platforms give up on a delivery after 10s).
+	BodyTimeout time.Duration
 }
 
 // Validate fills defaults and checks cfg.
 func (c *Config) Validate() error {
 	if c.MaxBody == 0 {
 		c.MaxBody = 5 << 20
+	}
+	if c.BodyTimeout == 0 {
+		c.BodyTimeout = 20 * time.Second
+	}
+	if c.BodyTimeout < 0 {
+		return fmt.Errorf("webhook: body timeout %s is negative", c.BodyTimeout)
 	}
 	if c.MaxBody < 1<<10 {
 		return fmt.Errorf("webhook: max body %d is too small", c.MaxBody)
@@ -155,6 +164,11 @@ func (s *Service) respond(c *gin.Context, d *Delivery, v verdict) {
 			s.log.Error("record webhook delivery", "err", err)
 		}
 	}
+	if v.status >= 400 {
+		// The body may not have been read (or not all of it): closing the connection
+		// answers at once instead of first reading what remains of it.
+		c.Header("Connection", "close")
+	}
 	body := gin.H{"verdict": v.verdict, "reason": d.Reason}
 	if v.runID != "" {
 		body["run_id"] = v.runID
@@ -177,6 +191,15 @@ func codeFor(status int) apperr.Code {
 		return apperr.CodeInternal
 	default:
 		return apperr.CodeInvalid
+	}
+}
+
+// limitBodyTime gives the request's body BodyTimeout to arrive, counted from the start of
+// the handler: whether the handler reads the body or refuses the delivery first, a sender
+// trickling it cannot hold the connection longer.
+func (s *Service) limitBodyTime(c *gin.Context) {
+	if err := httpx.LimitBodyTime(c.Writer, c.Request, s.cfg.BodyTimeout); err != nil {
+		s.log.Warn("request body read without a deadline", "path", httpx.LogPath(c.Request.URL.Path), "err", err)
 	}
 }
 

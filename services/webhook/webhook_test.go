@@ -65,13 +65,19 @@ type rules struct{ branches, tags, keyword, scope, platform, mode string }
 // set up by r.
 func newEnv(t *testing.T, driver string, r rules) *env {
 	t.Helper()
+	return newEnvWith(t, driver, r, Config{MaxBody: 64 << 10})
+}
+
+// newEnvWith is newEnv with the service configured by cfg.
+func newEnvWith(t *testing.T, driver string, r rules, cfg Config) *env {
+	t.Helper()
 	db := storetest.Open(t, driver)
 	keys, err := secret.LoadOrCreateFile(filepath.Join(t.TempDir(), "master.key"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s, err := New(Config{MaxBody: 64 << 10}, db, keys, []forge.Verifier{gitlab.Verifier{}, github.Verifier{}, gitee.Verifier{}}, log, nil)
+	s, err := New(cfg, db, keys, []forge.Verifier{gitlab.Verifier{}, github.Verifier{}, gitee.Verifier{}}, log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

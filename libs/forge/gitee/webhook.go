@@ -57,7 +57,10 @@ type Verifier struct {
 	Mode Mode
 }
 
-var _ forge.ModeVerifier = Verifier{}
+var (
+	_ forge.ModeVerifier   = Verifier{}
+	_ forge.HeaderVerifier = Verifier{}
+)
 
 // Mode names as projects store them (projects.webhook_mode).
 const (
@@ -112,6 +115,11 @@ func (v Verifier) Verify(h http.Header, body []byte, secret string, now time.Tim
 	default:
 		return sigErr("gitee verifier has an unknown mode")
 	}
+}
+
+// VerifyHeaders is Verify: Gitee's proof covers the headers only.
+func (v Verifier) VerifyHeaders(h http.Header, secret string, now time.Time) error {
+	return v.Verify(h, nil, secret, now)
 }
 
 // Sign returns the X-Gitee-Token Gitee sends in signature mode for timestamp (the
