@@ -36,58 +36,58 @@ func (s *Service) receive(c *gin.Context) {
 	d := &Delivery{Platform: truncate(string(platform), 20), ReceivedAt: s.now().UTC()}
 	v, ok := s.verifiers[platform]
 	if !ok {
-		s.respond(c, d, verdict{status: http.StatusNotFound, verdict: VerdictRejected, reason: "unknown platform"})
+		s.respond(c, d, verdict{status: http.StatusNotFound, verdict: VerdictRejected, code: RejectPlatform, reason: "unknown platform"})
 		return
 	}
 	d.Event = truncate(c.GetHeader(eventHeaders[platform]), 100)
 	name := c.Param("project")
 	if !projectName.MatchString(name) {
-		s.respond(c, d, verdict{status: http.StatusNotFound, verdict: VerdictRejected, reason: "no such project"})
+		s.respond(c, d, verdict{status: http.StatusNotFound, verdict: VerdictRejected, code: RejectNoProject, reason: "no such project"})
 		return
 	}
 	p, err := s.findProject(c.Request.Context(), name)
 	if err != nil {
 		if apperr.Is(err, apperr.CodeNotFound) {
-			s.respond(c, d, verdict{status: http.StatusNotFound, verdict: VerdictRejected, reason: "no such project"})
+			s.respond(c, d, verdict{status: http.StatusNotFound, verdict: VerdictRejected, code: RejectNoProject, reason: "no such project"})
 			return
 		}
 		s.log.Error("look up project", "project", name, "err", err)
-		s.respond(c, d, verdict{status: http.StatusServiceUnavailable, verdict: VerdictRejected, reason: "database unavailable"})
+		s.respond(c, d, verdict{status: http.StatusServiceUnavailable, verdict: VerdictRejected, code: RejectUnavailable, reason: "database unavailable"})
 		return
 	}
 	d.ProjectID = &p.ID
 	if p.Platform != string(platform) {
-		s.respond(c, d, verdict{status: http.StatusNotFound, verdict: VerdictRejected,
+		s.respond(c, d, verdict{status: http.StatusNotFound, verdict: VerdictRejected, code: RejectWrongPlatform,
 			reason: fmt.Sprintf("project %s takes deliveries from %s, not %s", p.Name, p.Platform, platform)})
 		return
 	}
 	if c.Request.ContentLength > s.cfg.MaxBody { // announced too large: not worth reading
-		s.respond(c, d, verdict{status: http.StatusRequestEntityTooLarge, verdict: VerdictRejected,
+		s.respond(c, d, verdict{status: http.StatusRequestEntityTooLarge, verdict: VerdictRejected, code: RejectTooLarge,
 			reason: fmt.Sprintf("body larger than %d bytes", s.cfg.MaxBody)})
 		return
 	}
 	if p.WebhookSecretSealed == "" {
-		s.respond(c, d, verdict{status: http.StatusUnauthorized, verdict: VerdictRejected,
+		s.respond(c, d, verdict{status: http.StatusUnauthorized, verdict: VerdictRejected, code: RejectNoSecret,
 			reason: "project has no webhook secret; set one to accept deliveries"})
 		return
 	}
 	plain, err := s.secrets.Open(p.WebhookSecretSealed, secretPlace(p.ID))
 	if err != nil {
 		s.log.Error("open webhook secret", "project", p.Name, "err", err)
-		s.respond(c, d, verdict{status: http.StatusServiceUnavailable, verdict: VerdictRejected,
+		s.respond(c, d, verdict{status: http.StatusServiceUnavailable, verdict: VerdictRejected, code: RejectUnavailable,
 			reason: "the project's webhook secret cannot be opened with the configured master key"})
 		return
 	}
 	if p.WebhookMode != "" {
 		mv, ok := v.(forge.ModeVerifier)
 		if !ok {
-			s.respond(c, d, verdict{status: http.StatusUnauthorized, verdict: VerdictRejected,
+			s.respond(c, d, verdict{status: http.StatusUnauthorized, verdict: VerdictRejected, code: RejectMode,
 				reason: fmt.Sprintf("project's webhook mode %q is not one %s hooks have", truncate(p.WebhookMode, 40), platform)})
 			return
 		}
 		if v, err = mv.WithMode(p.WebhookMode); err != nil {
 			_, msg := apperr.Public(err)
-			s.respond(c, d, verdict{status: http.StatusUnauthorized, verdict: VerdictRejected, reason: msg})
+			s.respond(c, d, verdict{status: http.StatusUnauthorized, verdict: VerdictRejected, code: RejectMode, reason: msg})
 			return
 		}
 	}
@@ -113,7 +113,7 @@ func (s *Service) receive(c *gin.Context) {
 	dl, err := v.Parse(c.Request.Header, body)
 	if err != nil {
 		_, msg := apperr.Public(err)
-		s.respond(c, d, verdict{status: http.StatusBadRequest, verdict: VerdictRejected, reason: "unreadable delivery: " + msg})
+		s.respond(c, d, verdict{status: http.StatusBadRequest, verdict: VerdictRejected, code: RejectUnreadable, reason: "unreadable delivery: " + msg})
 		return
 	}
 	d.Event, d.DeliveryKey = truncate(dl.Event, 100), truncate(dl.Key, 200)
@@ -126,7 +126,7 @@ func (s *Service) receive(c *gin.Context) {
 		if err != nil {
 			s.log.Error("look up delivery key", "project", p.Name, "err", err)
 			d.DeliveryKey, d.BodySHA256 = "", "" // refused without acting: a retry must not look like a replay
-			s.respond(c, d, verdict{status: http.StatusServiceUnavailable, verdict: VerdictRejected, reason: "database unavailable"})
+			s.respond(c, d, verdict{status: http.StatusServiceUnavailable, verdict: VerdictRejected, code: RejectUnavailable, reason: "database unavailable"})
 			return
 		}
 		if seen {
@@ -153,7 +153,7 @@ func (s *Service) receive(c *gin.Context) {
 		if err != nil {
 			s.log.Error("look up delivery body", "project", p.Name, "err", err)
 			d.DeliveryKey, d.BodySHA256 = "", ""
-			s.respond(c, d, verdict{status: http.StatusServiceUnavailable, verdict: VerdictRejected, reason: "database unavailable"})
+			s.respond(c, d, verdict{status: http.StatusServiceUnavailable, verdict: VerdictRejected, code: RejectUnavailable, reason: "database unavailable"})
 			return
 		}
 		if seen {
@@ -175,7 +175,7 @@ func (s *Service) receive(c *gin.Context) {
 	case err != nil:
 		s.log.Error("request run from webhook", "project", p.Name, "err", err)
 		d.ID, d.DeliveryKey, d.BodySHA256 = "", "", "" // nothing was done: the platform's retry must not be a duplicate
-		s.respond(c, d, verdict{status: http.StatusServiceUnavailable, verdict: VerdictRejected, reason: "could not record the run; retry"})
+		s.respond(c, d, verdict{status: http.StatusServiceUnavailable, verdict: VerdictRejected, code: RejectUnavailable, reason: "could not record the run; retry"})
 	case d.Verdict == VerdictTicket: // the project needs approval (approval.go)
 		s.respond(c, d, s.ticketVerdict(c, d, dec.run.TriggeredBy, "webhook"))
 	default:
@@ -185,11 +185,11 @@ func (s *Service) receive(c *gin.Context) {
 
 // signatureVerdict is the answer to a delivery whose proof of secret err refused.
 func signatureVerdict(err error) verdict {
-	reason := "signature or token does not match the project's webhook secret"
+	code, reason := RejectSignature, "signature or token does not match the project's webhook secret"
 	if errors.Is(err, forge.ErrStale) {
-		reason = "signed timestamp is outside the accepted window (replay or clock skew)"
+		code, reason = RejectStale, "signed timestamp is outside the accepted window (replay or clock skew)"
 	}
-	return verdict{status: http.StatusUnauthorized, verdict: VerdictRejected, reason: reason}
+	return verdict{status: http.StatusUnauthorized, verdict: VerdictRejected, code: code, reason: reason}
 }
 
 // readDelivery reads the body of d's request within the size and time limits; when it
@@ -200,13 +200,13 @@ func (s *Service) readDelivery(c *gin.Context, d *Delivery) ([]byte, bool) {
 	case err == nil:
 		return body, true
 	case errors.Is(err, errTooLarge):
-		s.respond(c, d, verdict{status: http.StatusRequestEntityTooLarge, verdict: VerdictRejected,
+		s.respond(c, d, verdict{status: http.StatusRequestEntityTooLarge, verdict: VerdictRejected, code: RejectTooLarge,
 			reason: fmt.Sprintf("body larger than %d bytes", s.cfg.MaxBody)})
 	case httpx.BodyTimedOut(err):
-		s.respond(c, d, verdict{status: http.StatusRequestTimeout, verdict: VerdictRejected,
+		s.respond(c, d, verdict{status: http.StatusRequestTimeout, verdict: VerdictRejected, code: RejectBodyTimeout,
 			reason: fmt.Sprintf("body not received within %s", s.cfg.BodyTimeout)})
 	default:
-		s.respond(c, d, verdict{status: http.StatusBadRequest, verdict: VerdictRejected, reason: "body could not be read"})
+		s.respond(c, d, verdict{status: http.StatusBadRequest, verdict: VerdictRejected, code: RejectUnreadable, reason: "body could not be read"})
 	}
 	return nil, false
 }

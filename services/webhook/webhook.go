@@ -32,6 +32,10 @@ type Config struct {
 	// BodyTimeout is how long a delivery's body has to arrive, counted from when its headers
 	// have; default 20s (the platforms give up on a delivery after 10s).
 	BodyTimeout time.Duration
+	// Retention is how long delivery rows and rejection counts are kept (0: forever);
+	// RetentionEvery how often old ones are deleted (default 1h).
+	Retention      time.Duration
+	RetentionEvery time.Duration
 }
 
 // Validate fills defaults and checks cfg.
@@ -44,6 +48,9 @@ func (c *Config) Validate() error {
 	}
 	if c.BodyTimeout < 0 {
 		return fmt.Errorf("webhook: body timeout %s is negative", c.BodyTimeout)
+	}
+	if c.Retention < 0 {
+		return fmt.Errorf("webhook: delivery retention %s is negative", c.Retention)
 	}
 	if c.MaxBody < 1<<10 {
 		return fmt.Errorf("webhook: max body %d is too small", c.MaxBody)
@@ -93,8 +100,11 @@ func (s *Service) Checks() []httpx.Check {
 	return []httpx.Check{{Name: "database", Fn: s.db.Ping}}
 }
 
-// Run has no background work; it waits for ctx.
+// Run deletes deliveries and rejection counts older than Config.Retention until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
+	if s.cfg.Retention > 0 {
+		s.runRetention(ctx)
+	}
 	<-ctx.Done()
 	return nil
 }
@@ -152,13 +162,16 @@ var projectName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,100}$`)
 type verdict struct {
 	status  int
 	verdict string
+	code    string // a refusal's reason as webhook_rejections counts it (Reject*)
 	reason  string
 	runID   string
 }
 
 func (s *Service) respond(c *gin.Context, d *Delivery, v verdict) {
 	d.Verdict, d.Reason, d.RunID = v.verdict, truncate(v.reason, 500), v.runID
-	if d.ID == "" { // not yet recorded in the run's transaction
+	// Not yet recorded in the run's transaction. Refusals are counted, and only a sample of
+	// them recorded: unverified senders must not be able to fill the database.
+	if d.ID == "" && (v.verdict != VerdictRejected || s.countRejection(c.Request.Context(), d, v.code)) {
 		d.ID = ids.New()
 		if err := s.db.WithContext(c.Request.Context()).Create(d).Error; err != nil {
 			s.log.Error("record webhook delivery", "err", err)

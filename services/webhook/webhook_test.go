@@ -52,6 +52,7 @@ func push(t testing.TB, ref, msg string) []byte {
 }
 
 type env struct {
+	svc  *Service
 	db   *store.DB
 	srv  *httptest.Server
 	keys *secret.Keyring
@@ -85,7 +86,7 @@ func newEnvWith(t *testing.T, driver string, r rules, cfg Config) *env {
 	s.Routes(e)
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
-	env := &env{db: db, srv: srv, keys: keys}
+	env := &env{svc: s, db: db, srv: srv, keys: keys}
 	env.addProject(t, "p1", "shop", r)
 	return env
 }

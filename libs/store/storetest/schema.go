@@ -39,6 +39,7 @@ var schema = map[string][]string{
 	"processed_events": {"consumer", "event_id", "processed_at"},
 	"webhook_deliveries": {"id", "platform", "event", "project_id", "verdict", "reason", "delivery_key",
 		"run_id", "received_at", "ref", "commit_sha", "body_sha256"},
+	"webhook_rejections":      {"project_id", "platform", "reason", "period_start", "rejected", "sampled", "last_at"},
 	"notification_deliveries": {"id", "event_id", "run_id", "channel", "status", "detail", "created_at"},
 	"settings":                {"key", "value", "updated_at"},
 	"audit_log": {"id", "at", "actor", "actor_id", "action", "target", "target_id", "outcome", "ip",
