@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"fabu.dev/libs/forge/gitee"
+	"fabu.dev/libs/store"
 	"fabu.dev/libs/store/storetest"
 )
 
@@ -78,5 +80,24 @@ func TestDeliveryRetention(t *testing.T) {
 				t.Errorf("rejection counts left = %d, want 1", got)
 			}
 		})
+	}
+}
+
+// Refusals of verified deliveries are counted but always recorded: Gitee's replay defence
+// needs the key of every verified delivery, or headers past the sample would be replayable
+// with another body.
+func TestVerifiedRefusalsAreAllRecorded(t *testing.T) {
+	e := newEnv(t, store.SQLite, rules{platform: "gitee", branches: "*"})
+	var last map[string]string
+	for i := range rejectionSamples + 2 {
+		last = giteeHeaders(gitee.EventPushHook, time.Now().Add(time.Duration(i)*time.Millisecond), hookSecret)
+		bad := giteePush(t, "refs/heads/a..b", "a ref fabu never deploys")
+		if status, out := e.post(t, "/hooks/gitee/shop", bad, last); status != 400 {
+			t.Fatalf("push %d of a refused ref = %d %v, want 400", i, status, out)
+		}
+	}
+	status, out := e.post(t, "/hooks/gitee/shop", giteePush(t, "refs/heads/master", "x"), last)
+	if status != 200 || out["verdict"] != VerdictDuplicate {
+		t.Errorf("the last one's headers with a readable body = %d %v, want 200 duplicate", status, out)
 	}
 }

@@ -170,8 +170,14 @@ type verdict struct {
 func (s *Service) respond(c *gin.Context, d *Delivery, v verdict) {
 	d.Verdict, d.Reason, d.RunID = v.verdict, truncate(v.reason, 500), v.runID
 	// Not yet recorded in the run's transaction. Refusals are counted, and only a sample of
-	// them recorded: unverified senders must not be able to fill the database.
-	if d.ID == "" && (v.verdict != VerdictRejected || s.countRejection(c.Request.Context(), d, v.code)) {
+	// the unverified ones recorded: their senders must not be able to fill the database. A
+	// verified delivery (it has a body hash) is always recorded: its key and body are what
+	// tells a later replay or repost of it.
+	keep := v.verdict != VerdictRejected
+	if !keep {
+		keep = s.countRejection(c.Request.Context(), d, v.code) || d.BodySHA256 != ""
+	}
+	if d.ID == "" && keep {
 		d.ID = ids.New()
 		if err := s.db.WithContext(c.Request.Context()).Create(d).Error; err != nil {
 			s.log.Error("record webhook delivery", "err", err)
