@@ -110,6 +110,8 @@ func (s *Service) receive(c *gin.Context) {
 			return
 		}
 	}
+	sum := sha256.Sum256(body) // verified from here on: such deliveries are always recorded
+	d.BodySHA256 = hex.EncodeToString(sum[:])
 	dl, err := v.Parse(c.Request.Header, body)
 	if err != nil {
 		_, msg := apperr.Public(err)
@@ -117,8 +119,7 @@ func (s *Service) receive(c *gin.Context) {
 		return
 	}
 	d.Event, d.DeliveryKey = truncate(dl.Event, 100), truncate(dl.Key, 200)
-	sum := sha256.Sum256(body)
-	d.BodySHA256, d.bodySigned = hex.EncodeToString(sum[:]), dl.BodySigned
+	d.bodySigned = dl.BodySigned
 	if dl.BodyUnsigned && d.DeliveryKey != "" {
 		// The proof covers the headers only: signed headers seen before, on any delivery,
 		// may now carry another body. Whatever the first one did, this one does nothing.
