@@ -45,6 +45,9 @@ type serverConfig struct {
 	// the logs of finished runs (0: forever).
 	AuditRetention int
 	LogRetention   int
+	// DeliveryRetention is how many days the webhook service keeps received deliveries and
+	// its counts of refused ones (0: forever).
+	DeliveryRetention int
 	// ContainerCLI is the container CLI the builder builds and pushes docker images with.
 	ContainerCLI string
 	// BuildSandbox isolates build stages: bwrap (bubblewrap, the default) or none (an
@@ -86,6 +89,7 @@ func (c *serverConfig) flags(fs *pflag.FlagSet, distributed bool) {
 	fs.IntVar(&c.LogRetention, "log-retention", 30, "gateway: days to keep the logs of finished runs (0 keeps all)")
 	fs.StringSliceVar(&c.AllowedLocalRepos, "allowed-local-repos", nil,
 		"gateway: absolute directories under which a project's git_url may be a local path or file:// URL, comma-separated (default: none; only remote repositories)")
+	fs.IntVar(&c.DeliveryRetention, "delivery-retention", 365, "webhook: days to keep received webhook deliveries and counts of refused ones (0 keeps all)")
 	if distributed {
 		fs.StringVar(&c.Postgres, "postgres", "", "PostgreSQL connection string (required)")
 		fs.StringVar(&c.Kafka, "kafka", "", "Kafka brokers, comma-separated (required)")
@@ -141,7 +145,8 @@ func (c *serverConfig) resolve(cmd *cobra.Command) error {
 	for _, d := range []struct {
 		name string
 		days int
-	}{{"artifact-retention", c.ArtifactRetention}, {"audit-retention", c.AuditRetention}, {"log-retention", c.LogRetention}} {
+	}{{"artifact-retention", c.ArtifactRetention}, {"audit-retention", c.AuditRetention}, {"log-retention", c.LogRetention},
+		{"delivery-retention", c.DeliveryRetention}} {
 		if d.days < 0 {
 			return fmt.Errorf("%s %d: must be a number of days, 0 for no limit", d.name, d.days)
 		}

@@ -166,7 +166,7 @@ func newService(name string, cfg serverConfig, st *stack, e *gin.Engine, kick fu
 		s.Routes(e)
 		return s, nil
 	case "webhook":
-		s, err := webhook.New(webhook.Config{}, st.db, st.keys, verifiers(), st.log.With("service", "webhook"), kick)
+		s, err := webhook.New(webhook.Config{Retention: days(cfg.DeliveryRetention)}, st.db, st.keys, verifiers(), st.log.With("service", "webhook"), kick)
 		if err != nil {
 			return nil, err
 		}

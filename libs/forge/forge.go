@@ -162,6 +162,9 @@ type Delivery struct {
 	// every later delivery with an already seen Key as a replay, whatever the earlier one's
 	// verdict was, not only one that triggered something.
 	BodyUnsigned bool
+	// BodySigned says the proof covers the body (GitHub): a body a project has seen before
+	// under another Key is a repost of an old delivery, never a new event.
+	BodySigned bool
 }
 
 // Verifier checks and reads deliveries of one platform. Verify runs before Parse, on the
@@ -174,6 +177,14 @@ type Verifier interface {
 	// Parse reads a verified delivery. A delivery fabu does not act on is not an error:
 	// it comes back with Kind EventOther.
 	Parse(h http.Header, body []byte) (Delivery, error)
+}
+
+// HeaderVerifier is a Verifier whose proof is in the headers alone (GitLab's token, Gitee's
+// token or signed timestamp). VerifyHeaders decides as Verify does, without the body, so a
+// receiver refuses a delivery without the proof before it reads a byte of the body.
+type HeaderVerifier interface {
+	Verifier
+	VerifyHeaders(h http.Header, secret string, now time.Time) error
 }
 
 // ModeVerifier is a Verifier of a platform whose hooks prove the secret in more than one

@@ -231,8 +231,10 @@ func (s *Service) writeHookState(c *gin.Context, p projectForge, hookURL string,
 		httpx.Fail(c, s.log, fmt.Errorf("last delivery of %s: %w", p.Name, err))
 		return
 	}
-	if err := tx.Table("webhook_deliveries").Where("project_id = ? AND verdict = ? AND received_at >= ?",
-		p.ID, "rejected", time.Now().UTC().Add(-24*time.Hour)).Count(&st.Rejected24h).Error; err != nil {
+	// Refusals are counted per hour by the webhook service, which keeps only a sample of them
+	// as delivery rows: the count covers the hours begun in the last 24.
+	if err := tx.Table("webhook_rejections").Select("COALESCE(SUM(rejected), 0)").Where("project_id = ? AND period_start >= ?",
+		p.ID, time.Now().UTC().Add(-24*time.Hour).Truncate(time.Hour)).Scan(&st.Rejected24h).Error; err != nil {
 		httpx.Fail(c, s.log, fmt.Errorf("count rejected deliveries of %s: %w", p.Name, err))
 		return
 	}

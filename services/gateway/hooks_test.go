@@ -118,9 +118,20 @@ func testHook(t *testing.T, driver string, platform forge.Platform) {
 			t.Fatal(err)
 		}
 	}
+	// The webhook service counts refusals per hour and keeps only a sample as rows.
+	hour := time.Now().UTC().Truncate(time.Hour)
+	for _, c := range []struct {
+		ago time.Duration
+		n   int
+	}{{48 * time.Hour, 5}, {time.Hour, 7}, {0, 3}} {
+		if err := e.db.Exec(`INSERT INTO webhook_rejections (project_id, platform, reason, period_start, rejected, sampled, last_at) VALUES (?, ?, 'signature', ?, ?, 1, ?)`,
+			p.ID, string(platform), hour.Add(-c.ago), c.n, hour.Add(-c.ago)).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
 	e.must(http.StatusOK, "GET", "/api/v1/projects/"+p.ID+"/hook", nil, &st)
-	if st.LastDelivery == nil || st.LastDelivery.Verdict != "triggered" || st.LastDelivery.Reason != "push to main" || st.Rejected24h != 2 {
-		t.Errorf("state with deliveries = %+v last %+v, want last triggered and 2 rejected", st, st.LastDelivery)
+	if st.LastDelivery == nil || st.LastDelivery.Verdict != "triggered" || st.LastDelivery.Reason != "push to main" || st.Rejected24h != 10 {
+		t.Errorf("state with deliveries = %+v last %+v, want last triggered and 10 rejected", st, st.LastDelivery)
 	}
 	if time.Since(st.LastDelivery.ReceivedAt) > 2*time.Minute {
 		t.Errorf("last delivery received at %v, want about a minute ago", st.LastDelivery.ReceivedAt)
@@ -181,7 +192,7 @@ func testHook(t *testing.T, driver string, platform forge.Platform) {
 	}
 	var after HookState
 	e.must(http.StatusOK, "GET", "/api/v1/projects/"+p.ID+"/hook", nil, &after)
-	if after.Installed || after.HookID != "" || after.Rejected24h != 2 {
+	if after.Installed || after.HookID != "" || after.Rejected24h != 10 {
 		t.Errorf("state after delete = %+v", after)
 	}
 	if got := e.do("DELETE", "/api/v1/projects/"+p.ID+"/hook", nil, nil); got != http.StatusNotFound {

@@ -173,7 +173,8 @@ func TestGiteeDeliveries(t *testing.T) {
 	signed := giteeHeaders(gitee.EventPushHook, now, hookSecret)
 	forged := giteeHeaders(gitee.EventPushHook, now, "another-secret-0123456789")
 	stale := giteeHeaders(gitee.EventPushHook, now.Add(-61*time.Minute), hookSecret)
-	future := giteeHeaders(gitee.EventPushHook, now.Add(61*time.Minute), hookSecret)
+	// Far enough ahead to stay outside the window however long the cases before it take.
+	future := giteeHeaders(gitee.EventPushHook, now.Add(3*time.Hour), hookSecret)
 	noTimestamp := giteeHeaders(gitee.EventPushHook, now, hookSecret)
 	delete(noTimestamp, "X-Gitee-Timestamp")
 	password := map[string]string{"X-Gitee-Event": gitee.EventPushHook, "X-Gitee-Token": hookSecret,
@@ -206,7 +207,8 @@ func TestGiteeDeliveries(t *testing.T) {
 }
 
 // GitHub signs the body and names each delivery: a redelivery (same X-GitHub-Delivery)
-// starts nothing new, while a new delivery of the same push does.
+// starts nothing new, and neither does the same signed push under a new delivery id (a
+// repost: GitHub never sends one body to one hook twice), while a new push does.
 func TestGitHubRedelivery(t *testing.T) {
 	e := newEnv(t, store.SQLite, rules{platform: "github"})
 	body := ghPush(t, "refs/heads/master", "x")
@@ -217,8 +219,12 @@ func TestGitHubRedelivery(t *testing.T) {
 	if status != 200 || out["verdict"] != VerdictDuplicate {
 		t.Fatalf("redelivery = %d %v, want 200 duplicate", status, out)
 	}
-	if status, _ := e.post(t, "/hooks/github/shop", body, ghHeaders("push", "d-2", hookSecret, body)); status != 202 {
-		t.Fatalf("a new delivery = %d, want 202", status)
+	if status, out := e.post(t, "/hooks/github/shop", body, ghHeaders("push", "d-2", hookSecret, body)); status != 200 || out["verdict"] != VerdictDuplicate {
+		t.Fatalf("the same push under a new delivery id = %d %v, want 200 duplicate", status, out)
+	}
+	next := ghPush(t, "refs/heads/master", "y")
+	if status, _ := e.post(t, "/hooks/github/shop", next, ghHeaders("push", "d-3", hookSecret, next)); status != 202 {
+		t.Fatalf("a new push = %d, want 202", status)
 	}
 	if n := e.count(t, "runs", "1 = 1"); n != 2 {
 		t.Errorf("runs = %d, want 2", n)

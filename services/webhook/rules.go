@@ -26,7 +26,7 @@ func ignore(format string, args ...any) decision {
 }
 
 func reject(format string, args ...any) decision {
-	return decision{verdict: verdict{status: 400, verdict: VerdictRejected, reason: fmt.Sprintf(format, args...)}}
+	return decision{verdict: verdict{status: 400, verdict: VerdictRejected, code: RejectRef, reason: fmt.Sprintf(format, args...)}}
 }
 
 // decide applies project p's trigger rules to push: the branch globs (default: the project's

@@ -75,6 +75,7 @@ type triggerRequest struct {
 // project (trigger_access.go), reads an optional {"ref": …} (default: the project's branch)
 // and requests a run. Every outcome is recorded as a delivery of platform "trigger".
 func (s *Service) trigger(c *gin.Context) {
+	s.limitBodyTime(c)
 	d := &Delivery{Platform: PlatformTrigger, Event: "trigger", ReceivedAt: s.now().UTC()}
 	token := c.Param("token")
 	if token == "" {
@@ -86,11 +87,11 @@ func (s *Service) trigger(c *gin.Context) {
 	switch {
 	case apperr.Is(err, apperr.CodeUnauthorized):
 		_, msg := apperr.Public(err)
-		s.respond(c, d, verdict{status: http.StatusUnauthorized, verdict: VerdictRejected, reason: msg})
+		s.respond(c, d, verdict{status: http.StatusUnauthorized, verdict: VerdictRejected, code: RejectToken, reason: msg})
 		return
 	case err != nil:
 		s.log.Error("look up trigger token", "err", err)
-		s.respond(c, d, verdict{status: http.StatusServiceUnavailable, verdict: VerdictRejected, reason: "database unavailable"})
+		s.respond(c, d, verdict{status: http.StatusServiceUnavailable, verdict: VerdictRejected, code: RejectUnavailable, reason: "database unavailable"})
 		return
 	}
 	d.ProjectID = &p.ID
@@ -108,7 +109,7 @@ func (s *Service) trigger(c *gin.Context) {
 	req, err := readTriggerRequest(c.Request)
 	if err != nil {
 		_, msg := apperr.Public(err)
-		s.respond(c, d, verdict{status: http.StatusBadRequest, verdict: VerdictRejected, reason: msg})
+		s.respond(c, d, verdict{status: http.StatusBadRequest, verdict: VerdictRejected, code: RejectRequest, reason: msg})
 		return
 	}
 	ref, why := req.Ref, "trigger URL called with ref "+fmt.Sprintf("%q", req.Ref)
@@ -118,7 +119,7 @@ func (s *Service) trigger(c *gin.Context) {
 	if gitref.Valid(ref) != nil && gitref.ValidCommit(ref) != nil {
 		reason := fmt.Sprintf("ref %q is neither a valid branch or tag name nor a commit id", truncate(ref, 200))
 		s.auditTrigger(c, p, audit.Refused, map[string]any{"ref": truncate(ref, 200), "reason": reason})
-		s.respond(c, d, verdict{status: http.StatusBadRequest, verdict: VerdictRejected, reason: reason})
+		s.respond(c, d, verdict{status: http.StatusBadRequest, verdict: VerdictRejected, code: RejectRef, reason: reason})
 		return
 	}
 	d.Ref, d.Reason = ref, why
@@ -127,13 +128,13 @@ func (s *Service) trigger(c *gin.Context) {
 		_, msg := apperr.Public(err) // the project needs a ticket, which pins a commit the ref does not give (approval.go)
 		s.auditTrigger(c, p, audit.Refused, map[string]any{"ref": ref, "reason": msg})
 		d.ID = ""
-		s.respond(c, d, verdict{status: apperr.HTTPStatus(apperr.CodeOf(err)), verdict: VerdictRejected, reason: msg})
+		s.respond(c, d, verdict{status: apperr.HTTPStatus(apperr.CodeOf(err)), verdict: VerdictRejected, code: RejectRequest, reason: msg})
 		return
 	} else if err != nil {
 		s.log.Error("request run from trigger URL", "project", p.Name, "err", err)
 		s.auditTrigger(c, p, audit.Failed, map[string]any{"ref": ref, "reason": "could not record the run"})
 		d.ID = ""
-		s.respond(c, d, verdict{status: http.StatusServiceUnavailable, verdict: VerdictRejected, reason: "could not record the run; retry"})
+		s.respond(c, d, verdict{status: http.StatusServiceUnavailable, verdict: VerdictRejected, code: RejectUnavailable, reason: "could not record the run; retry"})
 		return
 	}
 	if d.Verdict == VerdictTicket { // the project needs approval: a ticket, not a run (approval.go)

@@ -29,12 +29,28 @@ import (
 // Config configures the webhook service.
 type Config struct {
 	MaxBody int64 // largest delivery accepted; default 5 MiB
+	// BodyTimeout is how long a delivery's body has to arrive, counted from when its headers
+	// have; default 20s (the platforms give up on a delivery after 10s).
+	BodyTimeout time.Duration
+	// Retention is how long delivery rows and rejection counts are kept (0: forever);
+	// RetentionEvery how often old ones are deleted (default 1h).
+	Retention      time.Duration
+	RetentionEvery time.Duration
 }
 
 // Validate fills defaults and checks cfg.
 func (c *Config) Validate() error {
 	if c.MaxBody == 0 {
 		c.MaxBody = 5 << 20
+	}
+	if c.BodyTimeout == 0 {
+		c.BodyTimeout = 20 * time.Second
+	}
+	if c.BodyTimeout < 0 {
+		return fmt.Errorf("webhook: body timeout %s is negative", c.BodyTimeout)
+	}
+	if c.Retention < 0 {
+		return fmt.Errorf("webhook: delivery retention %s is negative", c.Retention)
 	}
 	if c.MaxBody < 1<<10 {
 		return fmt.Errorf("webhook: max body %d is too small", c.MaxBody)
@@ -84,8 +100,11 @@ func (s *Service) Checks() []httpx.Check {
 	return []httpx.Check{{Name: "database", Fn: s.db.Ping}}
 }
 
-// Run has no background work; it waits for ctx.
+// Run deletes deliveries and rejection counts older than Config.Retention until ctx ends.
 func (s *Service) Run(ctx context.Context) error {
+	if s.cfg.Retention > 0 {
+		s.runRetention(ctx)
+	}
 	<-ctx.Done()
 	return nil
 }
@@ -118,7 +137,12 @@ type Delivery struct {
 	RunID       string
 	Ref         string
 	CommitSHA   string `gorm:"column:commit_sha"`
-	ReceivedAt  time.Time
+	// BodySHA256 is the hex SHA-256 of a verified delivery's body; "" for an unverified
+	// one and for one refused without acting, so that its retry is not a repost.
+	BodySHA256 string `gorm:"column:body_sha256"`
+	ReceivedAt time.Time
+	// bodySigned: the platform signs the body, so a body seen before is a repost.
+	bodySigned bool
 }
 
 // TableName tells GORM the table.
@@ -138,17 +162,31 @@ var projectName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,100}$`)
 type verdict struct {
 	status  int
 	verdict string
+	code    string // a refusal's reason as webhook_rejections counts it (Reject*)
 	reason  string
 	runID   string
 }
 
 func (s *Service) respond(c *gin.Context, d *Delivery, v verdict) {
 	d.Verdict, d.Reason, d.RunID = v.verdict, truncate(v.reason, 500), v.runID
-	if d.ID == "" { // not yet recorded in the run's transaction
+	// Not yet recorded in the run's transaction. Refusals are counted, and only a sample of
+	// the unverified ones recorded: their senders must not be able to fill the database. A
+	// verified delivery (it has a body hash) is always recorded: its key and body are what
+	// tells a later replay or repost of it.
+	keep := v.verdict != VerdictRejected
+	if !keep {
+		keep = s.countRejection(c.Request.Context(), d, v.code) || d.BodySHA256 != ""
+	}
+	if d.ID == "" && keep {
 		d.ID = ids.New()
 		if err := s.db.WithContext(c.Request.Context()).Create(d).Error; err != nil {
 			s.log.Error("record webhook delivery", "err", err)
 		}
+	}
+	if v.status >= 400 {
+		// The body may not have been read (or not all of it): closing the connection
+		// answers at once instead of first reading what remains of it.
+		c.Header("Connection", "close")
 	}
 	body := gin.H{"verdict": v.verdict, "reason": d.Reason}
 	if v.runID != "" {
@@ -172,6 +210,15 @@ func codeFor(status int) apperr.Code {
 		return apperr.CodeInternal
 	default:
 		return apperr.CodeInvalid
+	}
+}
+
+// limitBodyTime gives the request's body BodyTimeout to arrive, counted from the start of
+// the handler: whether the handler reads the body or refuses the delivery first, a sender
+// trickling it cannot hold the connection longer.
+func (s *Service) limitBodyTime(c *gin.Context) {
+	if err := httpx.LimitBodyTime(c.Writer, c.Request, s.cfg.BodyTimeout); err != nil {
+		s.log.Warn("request body read without a deadline", "path", httpx.LogPath(c.Request.URL.Path), "err", err)
 	}
 }
 
@@ -199,23 +246,21 @@ func (s *Service) findProject(ctx context.Context, name string) (project, error)
 }
 
 // request inserts run r and records d as triggering it, in one transaction. A delivery
-// whose key already triggered a run is a duplicate and starts nothing: the lookup answers
-// the common redelivery, and the unique index on triggering keys settles two copies that
-// arrive at the same moment (the second insert fails and its run rolls back).
+// whose key already triggered a run of its project (or, for a platform that signs the body,
+// whose body did) is a duplicate and starts nothing: the lookup answers the common
+// redelivery, and the unique indexes on triggering keys and signed bodies settle two copies
+// that arrive at the same moment (the second insert fails and its run rolls back). Keys are
+// per project: one event reaching several projects' hooks under one delivery id deploys
+// each of them.
 func (s *Service) request(ctx context.Context, d *Delivery, r *runs.Run) error {
 	if err := s.pinForTicket(ctx, r); err != nil { // a ticket pins a commit (approval.go)
 		return err
 	}
 	err := s.db.Tx(ctx, func(tx *gorm.DB) error {
-		if d.DeliveryKey != "" {
-			var n int64
-			if err := tx.Model(&Delivery{}).Where("platform = ? AND delivery_key = ? AND verdict IN ?",
-				d.Platform, d.DeliveryKey, []string{VerdictTriggered, VerdictTicket}).Count(&n).Error; err != nil {
-				return fmt.Errorf("look up delivery key: %w", err)
-			}
-			if n > 0 {
-				return errDuplicate
-			}
+		if dup, err := triggeredBefore(tx, d); err != nil {
+			return err
+		} else if dup {
+			return errDuplicate
 		}
 		d.ID = ids.New()
 		// A project whose environment rules need approval gets a pending ticket instead of a
@@ -245,6 +290,25 @@ func (s *Service) request(ctx context.Context, d *Delivery, r *runs.Run) error {
 }
 
 var errDuplicate = errors.New("duplicate delivery")
+
+// triggeredBefore reports whether a delivery to d's project with d's key, or with d's
+// signed body, already triggered a run or opened a ticket.
+func triggeredBefore(tx *gorm.DB, d *Delivery) (bool, error) {
+	if d.ProjectID == nil || (d.DeliveryKey == "" && (!d.bodySigned || d.BodySHA256 == "")) {
+		return false, nil
+	}
+	same := tx.Where("platform = ? AND delivery_key = ? AND delivery_key <> ''", d.Platform, d.DeliveryKey)
+	if d.bodySigned && d.BodySHA256 != "" {
+		same = same.Or("platform = ? AND body_sha256 = ?", d.Platform, d.BodySHA256)
+	}
+	var n int64
+	err := tx.Model(&Delivery{}).Where("project_id = ? AND verdict IN ?", *d.ProjectID, []string{VerdictTriggered, VerdictTicket}).
+		Where(same).Count(&n).Error
+	if err != nil {
+		return false, fmt.Errorf("look up delivery key: %w", err)
+	}
+	return n > 0, nil
+}
 
 // truncate cuts s to n bytes and makes it valid UTF-8 for storage and display.
 func truncate(s string, n int) string {

@@ -52,6 +52,7 @@ func push(t testing.TB, ref, msg string) []byte {
 }
 
 type env struct {
+	svc  *Service
 	db   *store.DB
 	srv  *httptest.Server
 	keys *secret.Keyring
@@ -65,13 +66,19 @@ type rules struct{ branches, tags, keyword, scope, platform, mode string }
 // set up by r.
 func newEnv(t *testing.T, driver string, r rules) *env {
 	t.Helper()
+	return newEnvWith(t, driver, r, Config{MaxBody: 64 << 10})
+}
+
+// newEnvWith is newEnv with the service configured by cfg.
+func newEnvWith(t *testing.T, driver string, r rules, cfg Config) *env {
+	t.Helper()
 	db := storetest.Open(t, driver)
 	keys, err := secret.LoadOrCreateFile(filepath.Join(t.TempDir(), "master.key"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s, err := New(Config{MaxBody: 64 << 10}, db, keys, []forge.Verifier{gitlab.Verifier{}, github.Verifier{}, gitee.Verifier{}}, log, nil)
+	s, err := New(cfg, db, keys, []forge.Verifier{gitlab.Verifier{}, github.Verifier{}, gitee.Verifier{}}, log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +86,7 @@ func newEnv(t *testing.T, driver string, r rules) *env {
 	s.Routes(e)
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
-	env := &env{db: db, srv: srv, keys: keys}
+	env := &env{svc: s, db: db, srv: srv, keys: keys}
 	env.addProject(t, "p1", "shop", r)
 	return env
 }

@@ -88,7 +88,8 @@ func (v Verifier) Parse(h http.Header, body []byte) (forge.Delivery, error) {
 }
 
 // key is the deduplication key: timestamp and token, which Gitee keeps on a redelivery
-// and which a replayed, re-bodied copy cannot change. In password mode the token is the
+// and which a replayed, re-bodied copy cannot change; the token is taken in the form Verify
+// compares, so an encoded copy has the same key. In password mode the token is the
 // secret itself, so a fingerprint of it stands in: keys are stored and logged.
 func (v Verifier) key(h http.Header, body []byte) string {
 	ts, token := get(h, HeaderTimestamp), get(h, HeaderToken)
@@ -96,7 +97,9 @@ func (v Verifier) key(h http.Header, body []byte) string {
 		sum := sha256.Sum256(body)
 		return "body:" + hex.EncodeToString(sum[:])
 	}
-	if v.Mode != ModeSignature {
+	if v.Mode == ModeSignature {
+		token = unescapedToken(token) // the form Verify compares (signatureOK)
+	} else {
 		sum := sha256.Sum256([]byte("fabu gitee delivery key\n" + token))
 		token = "pw-" + hex.EncodeToString(sum[:8])
 	}

@@ -57,7 +57,10 @@ type Verifier struct {
 	Mode Mode
 }
 
-var _ forge.ModeVerifier = Verifier{}
+var (
+	_ forge.ModeVerifier   = Verifier{}
+	_ forge.HeaderVerifier = Verifier{}
+)
 
 // Mode names as projects store them (projects.webhook_mode).
 const (
@@ -114,6 +117,11 @@ func (v Verifier) Verify(h http.Header, body []byte, secret string, now time.Tim
 	}
 }
 
+// VerifyHeaders is Verify: Gitee's proof covers the headers only.
+func (v Verifier) VerifyHeaders(h http.Header, secret string, now time.Time) error {
+	return v.Verify(h, nil, secret, now)
+}
+
 // Sign returns the X-Gitee-Token Gitee sends in signature mode for timestamp (the
 // X-Gitee-Timestamp value, milliseconds, as text).
 func Sign(secret, timestamp string) string {
@@ -126,10 +134,22 @@ func Sign(secret, timestamp string) string {
 // documentation describes). Both comparisons always run, in constant time.
 func signatureOK(token, want string) bool {
 	ok := hmac.Equal([]byte(token), []byte(want))
-	if dec, err := url.PathUnescape(token); err == nil && dec != token {
+	if dec := unescapedToken(token); dec != token {
 		ok = hmac.Equal([]byte(dec), []byte(want)) || ok
 	}
 	return ok
+}
+
+// unescapedToken is token with its percent-encoding undone, or token itself when it has
+// none or is not valid percent-encoding. A signature-mode token that verifies is either the
+// signature or one of its encodings, so this is the one form the delivery key must use:
+// keyed on the raw header, one delivery would have as many keys as encodings, each a fresh
+// replay with another body.
+func unescapedToken(token string) string {
+	if dec, err := url.PathUnescape(token); err == nil {
+		return dec
+	}
+	return token
 }
 
 func sigErr(msg string) error {

@@ -34,7 +34,7 @@ func (Verifier) Parse(h http.Header, body []byte) (forge.Delivery, error) {
 	if err != nil {
 		return forge.Delivery{}, err
 	}
-	d := forge.Delivery{Platform: forge.GitHub, Kind: forge.EventOther, Event: event, Key: deliveryKey(h, body)}
+	d := forge.Delivery{Platform: forge.GitHub, Kind: forge.EventOther, Event: event, Key: deliveryKey(h, body), BodySigned: true}
 	switch event {
 	case EventPing:
 		d.Kind = forge.EventPing

@@ -30,7 +30,7 @@ const (
 // Verifier checks and reads GitLab webhook deliveries. Its zero value is ready to use.
 type Verifier struct{}
 
-var _ forge.Verifier = Verifier{}
+var _ forge.HeaderVerifier = Verifier{}
 
 // Platform returns forge.GitLab.
 func (Verifier) Platform() forge.Platform { return forge.GitLab }
@@ -50,6 +50,11 @@ func (Verifier) Verify(h http.Header, _ []byte, secret string, _ time.Time) erro
 		return forge.ErrSignature
 	}
 	return nil
+}
+
+// VerifyHeaders is Verify: the token is a header, the body plays no part.
+func (v Verifier) VerifyHeaders(h http.Header, secret string, now time.Time) error {
+	return v.Verify(h, nil, secret, now)
 }
 
 // Parse reads a verified delivery. Push Hook and Tag Push Hook become EventPush; every other
