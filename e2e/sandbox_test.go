@@ -5,10 +5,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"fabu.dev/libs/testenv"
 )
 
 // attackScript is a build stage doing what a hostile .fabu.yml would: read fabu's master
@@ -100,7 +101,7 @@ func TestBuildStageCannotReachFabu(t *testing.T) {
 				}
 			}
 			waitFor(t, 10*time.Second, "no process of the finished stage left", func() (bool, error) {
-				return len(hostPIDs("sleep "+mark)) == 0, nil
+				return len(testenv.PIDsOf("sleep "+mark)) == 0, nil
 			})
 
 			// A stage still running when the builder dies by SIGKILL dies with it.
@@ -108,32 +109,15 @@ func TestBuildStageCannotReachFabu(t *testing.T) {
 			var started runView
 			a.must(http.StatusCreated, "POST", "/api/v1/projects/"+projectIDOf(t, a, "attack")+"/runs", nil, &started)
 			waitFor(t, 60*time.Second, "the stage's processes running", func() (bool, error) {
-				return len(hostPIDs("sleep "+mark)) == 2, nil
+				return len(testenv.PIDsOf("sleep "+mark)) == 2, nil
 			})
 			if err := builder.cmd.Process.Kill(); err != nil {
 				t.Fatal(err)
 			}
 			<-builder.done
 			waitFor(t, 10*time.Second, "no stage process outliving the killed builder", func() (bool, error) {
-				return len(hostPIDs("sleep "+mark)) == 0, nil
+				return len(testenv.PIDsOf("sleep "+mark)) == 0, nil
 			})
 		})
 	}
-}
-
-// hostPIDs returns the live processes whose command line is cmdline.
-func hostPIDs(cmdline string) []int {
-	var pids []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err == nil && strings.TrimRight(strings.ReplaceAll(string(b), "\x00", " "), " ") == cmdline {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
 }

@@ -6,9 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -251,23 +249,6 @@ func TestDockerBuildWithoutDockerfileFails(t *testing.T) {
 	})
 }
 
-// pidsOf returns the pids of live processes whose command line is cmdline.
-func pidsOf(cmdline string) []int {
-	var pids []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err == nil && strings.TrimRight(strings.ReplaceAll(string(b), "\x00", " "), " ") == cmdline && syscall.Kill(pid, 0) == nil {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
-
 // Waiting helper for tests that build one project several times: the run is deployed
 // (by the test's stand-in deployer) so the next one is admitted.
 func (e *env) buildAndDeploy(project, ref string) (string, runs.Run) {
@@ -298,14 +279,14 @@ func TestShutdownKillsRunningStage(t *testing.T) {
 		id := e.request("p1", "main")
 		var pid int
 		eventually(t, 10*time.Second, "the stage's child to start", func() bool {
-			pids := pidsOf("sleep " + mark)
+			pids := testenv.PIDsOf("sleep " + mark)
 			if len(pids) == 1 {
 				pid = pids[0]
 			}
 			return len(pids) == 1
 		})
 		bl.stop(t)
-		if left := pidsOf("sleep " + mark); len(left) > 0 {
+		if left := testenv.PIDsOf("sleep " + mark); len(left) > 0 {
 			t.Errorf("the stage's child %d is still alive after shutdown", pid)
 		}
 		if r := e.run(id); r.Status != runs.StatusQueued {

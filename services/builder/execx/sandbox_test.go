@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"fabu.dev/libs/testenv"
 )
 
 // requireSandbox returns a sandbox hiding hide, or fails saying how to get bubblewrap.
@@ -168,7 +170,7 @@ func TestSandboxCancelKillsEverything(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { _, err := Run(ctx, s); done <- err }()
-	eventually(t, 10*time.Second, "three sleeps running", func() bool { return len(pidsOf("sleep "+marker)) == 3 })
+	eventually(t, 10*time.Second, "three sleeps running", func() bool { return len(testenv.PIDsOf("sleep "+marker)) == 3 })
 	cancel()
 	select {
 	case err := <-done:
@@ -178,7 +180,7 @@ func TestSandboxCancelKillsEverything(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return after cancel")
 	}
-	eventually(t, 5*time.Second, "no sleep left", func() bool { return len(pidsOf("sleep "+marker)) == 0 })
+	eventually(t, 5*time.Second, "no sleep left", func() bool { return len(testenv.PIDsOf("sleep "+marker)) == 0 })
 }
 
 // A stage dies with the builder even when the builder is killed with SIGKILL and cannot
@@ -198,12 +200,12 @@ func TestSandboxStageDiesWithKilledBuilder(t *testing.T) {
 	if err := child.Start(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "the stage's sleeps running", func() bool { return len(pidsOf("sleep "+marker)) == 2 })
+	eventually(t, 20*time.Second, "the stage's sleeps running", func() bool { return len(testenv.PIDsOf("sleep "+marker)) == 2 })
 	if err := child.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	_ = child.Wait()
-	eventually(t, 5*time.Second, "no stage process outliving the killed builder", func() bool { return len(pidsOf("sleep "+marker)) == 0 })
+	eventually(t, 5*time.Second, "no stage process outliving the killed builder", func() bool { return len(testenv.PIDsOf("sleep "+marker)) == 0 })
 }
 
 // Without bubblewrap the sandbox is refused with how to install it.
@@ -256,21 +258,4 @@ func processes(t *testing.T, out string) int {
 	}
 	t.Fatalf("no process count in:\n%s", out)
 	return 0
-}
-
-// pidsOf returns the host pids whose command line is cmdline (arguments joined by spaces).
-func pidsOf(cmdline string) []int {
-	var pids []int
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err == nil && strings.TrimRight(strings.ReplaceAll(string(b), "\x00", " "), " ") == cmdline && alive(pid) {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
 }
