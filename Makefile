@@ -11,11 +11,15 @@ PKGS      := fabu.dev/libs/... fabu.dev/services/... fabu.dev/cmd/... fabu.dev/w
 MODULES   := libs services/gateway services/webhook services/builder services/deployer services/notifier services/auth cmd/fabu e2e web
 WEB_SRC   := $(shell find web/src web/index.html web/package.json web/package-lock.json web/vite.config.* -type f 2>/dev/null)
 
-.PHONY: run build web test test-deps test-go test-e2e lint bench fuzz clean
+.PHONY: run run-deps build web test test-deps test-go test-e2e lint bench fuzz clean
 
 ## run: build the SPA and the binary, then start `fabu up` on embedded defaults.
-run: build
+run: run-deps build
 	./$(BIN) up --data-dir $(DATA_DIR) --addr $(ADDR)
+
+## run-deps: git and bubblewrap (the build sandbox), installed with apt-get as root.
+run-deps:
+	scripts/run-deps.sh
 
 ## build: the fabu binary with the SPA embedded.
 build: web
