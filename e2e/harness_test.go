@@ -57,7 +57,7 @@ func run(m *testing.M) (int, error) {
 	return m.Run(), nil
 }
 
-// fixtures is the shared fixtures directory beside the repository.
+// fixtures is the fixtures directory kept in the repository (testenv.FixturesDir).
 func fixtures(t testing.TB) string { return testenv.FixturesDir(t) }
 
 func freeAddr(t testing.TB) string {

@@ -11,10 +11,10 @@ import (
 	"testing"
 )
 
-// FixturesDir is the shared fixtures directory — real webhook payloads, platform API
-// responses and chat-service formats — that lies beside the repository (../shared/fixtures
-// from the directory holding go.work), or $FABU_FIXTURES. They are read at test time and
-// never copied into the repository.
+// FixturesDir is the fixtures directory — real webhook payloads, platform API responses and
+// chat-service formats — kept in the repository at libs/testenv/testdata/fixtures (a copy of
+// the project's shared fixtures, with their sources in SOURCES.tsv), so a bare clone tests
+// on its own; $FABU_FIXTURES overrides it.
 func FixturesDir(t testing.TB) string {
 	t.Helper()
 	if d := os.Getenv("FABU_FIXTURES"); d != "" {
@@ -26,7 +26,7 @@ func FixturesDir(t testing.TB) string {
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			return filepath.Join(dir, "..", "shared", "fixtures")
+			return filepath.Join(dir, "libs", "testenv", "testdata", "fixtures")
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
@@ -41,7 +41,7 @@ func Fixture(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(FixturesDir(t), filepath.FromSlash(name)))
 	if errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("fixture %s missing (set FABU_FIXTURES to the shared fixtures directory): %v", name, err)
+		t.Fatalf("fixture %s missing (libs/testenv/testdata/fixtures, or FABU_FIXTURES): %v", name, err)
 	}
 	if err != nil {
 		t.Fatalf("read fixture %s: %v", name, err)

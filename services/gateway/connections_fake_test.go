@@ -10,8 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,26 +22,15 @@ import (
 	"fabu.dev/libs/httpx"
 	"fabu.dev/libs/secret"
 	"fabu.dev/libs/store/storetest"
+	"fabu.dev/libs/testenv"
 )
 
 // forgeToken is the access token of every test connection; no API body may contain it.
 const forgeToken = "tok-S3CRET-forge-0123456789abcdef"
 
-// fixturesDir is the shared fixtures directory beside the repository, or $FABU_FIXTURES.
-func fixturesDir() string {
-	if d := os.Getenv("FABU_FIXTURES"); d != "" {
-		return d
-	}
-	return filepath.Join("..", "..", "..", "shared", "fixtures")
-}
-
 func fixture(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(fixturesDir(), filepath.FromSlash(name)))
-	if err != nil {
-		t.Fatalf("read fixture %s (set FABU_FIXTURES to the shared fixtures directory): %v", name, err)
-	}
-	return b
+	return testenv.Fixture(t, name)
 }
 
 // forgeEnv is the gateway's test harness with the keyring kept, and every response body
