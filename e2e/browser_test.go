@@ -65,7 +65,7 @@ func TestBrowserDeploy(t *testing.T) {
 	cmd := exec.Command("node", append([]string{"--test", "--test-concurrency=1"}, files...)...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "FABU_URL="+p.url, "FABU_USER=admin", "FABU_PASSWORD="+adminPassword,
-		"FABU_PROJECT=browser-site", "FABU_FAKE_GITLAB="+gl.srv.URL, "FABU_FAKE_GITLAB_TOKEN="+fakeGitLabToken)
+		"FABU_PROJECT=browser-site", "FABU_WEBHOOK_SECRET="+webhookSecret, "FABU_FAKE_GITLAB="+gl.srv.URL, "FABU_FAKE_GITLAB_TOKEN="+fakeGitLabToken)
 	out, err := cmd.CombinedOutput()
 	t.Logf("node --test %s:\n%s", strings.Join(files, " "), out)
 	if err != nil {

@@ -4,9 +4,11 @@
 // change); a generated secret is 32 characters and shown once; the delivery log, opened from
 // the project page, lists that project's deliveries as the API does, newest first, with
 // "load more" continuing without gaps or repeats, and a verdict filter. The deliveries are
-// made first: GitLab-style pushes with a wrong token, which fabu records as rejected. Needs
-// FABU_URL, FABU_USER, FABU_PASSWORD and FABU_PROJECT (a GitLab project with a webhook
-// secret); run by the Go test TestBrowserDeploy. The project is restored afterwards.
+// made first: GitLab pushes with the right token to a branch that does not deploy, which
+// fabu records as ignored, then a few with a wrong token, recorded as rejected (fabu keeps
+// only a sample of the rows of unverified deliveries, and counts the rest). Needs FABU_URL,
+// FABU_USER, FABU_PASSWORD, FABU_PROJECT (a GitLab project) and FABU_WEBHOOK_SECRET (its
+// webhook secret); run by the Go test TestBrowserDeploy. The project is restored afterwards.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { launch, newPage, screenshot, byTestId, fabuEnv, login, apiToken, apiGet } from './chromium.js'
@@ -15,7 +17,8 @@ const env = fabuEnv('triggers.test.js')
 const { skip } = env
 
 // More than one page of the log (50 rows), so "load more" has something to load.
-const REJECTED = 53
+const IGNORED = 53
+const REJECTED = 3
 
 let browser
 let token
@@ -57,6 +60,21 @@ before(async () => {
   assert.equal(original.platform, 'gitlab', 'this file posts GitLab deliveries')
   assert.ok(original.has_webhook_secret, `project ${env.project} has no webhook secret, so a wrong token would not be what rejects`)
 
+  assert.ok(process.env.FABU_WEBHOOK_SECRET, 'FABU_WEBHOOK_SECRET is not set')
+  // Verified pushes to a branch that does not deploy: each is answered 202 and recorded as ignored.
+  for (let i = 0; i < IGNORED; i++) {
+    const res = await fetch(env.at(`/hooks/gitlab/${encodeURIComponent(env.project)}`), {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'X-Gitlab-Event': 'Push Hook', 'X-Gitlab-Token': process.env.FABU_WEBHOOK_SECRET },
+      body: JSON.stringify({
+        object_kind: 'push', ref: `refs/heads/browser-ignored-${i}`, before: 'd'.repeat(40), after: 'e'.repeat(40),
+        user_username: 'browser', project: { path_with_namespace: 'team/browser-site' }, commits: [],
+      }),
+    })
+    const text = await res.text()
+    assert.equal(res.status, 202, `a verified push to another branch was answered ${res.status} ${text}`)
+    assert.equal(JSON.parse(text).verdict, 'ignored')
+  }
   // GitLab-style pushes with a wrong token: each is refused with 401 and recorded as rejected.
   for (let i = 0; i < REJECTED; i++) {
     const res = await fetch(env.at(`/hooks/gitlab/${encodeURIComponent(env.project)}`), {

@@ -41,3 +41,17 @@ func (b *timedBody) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// Linger flushes an early answer, then reads and discards what is left of r's body, at most
+// max bytes and for at most d. A client still sending a body the server has refused (413
+// before reading it) then finishes its write and reads the answer, instead of meeting a
+// reset connection; a proxy in front answers the client with the 413, not a 502. nginx calls
+// this a lingering close. Both bounds keep a slow or endless sender from holding on.
+func Linger(w http.ResponseWriter, r *http.Request, max int64, d time.Duration) {
+	rc := http.NewResponseController(w)
+	_ = rc.Flush()
+	if err := rc.SetReadDeadline(time.Now().Add(d)); err != nil {
+		return
+	}
+	_, _ = io.CopyN(io.Discard, r.Body, max)
+}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -64,6 +65,7 @@ func (s *Service) receive(c *gin.Context) {
 	if c.Request.ContentLength > s.cfg.MaxBody { // announced too large: not worth reading
 		s.respond(c, d, verdict{status: http.StatusRequestEntityTooLarge, verdict: VerdictRejected, code: RejectTooLarge,
 			reason: fmt.Sprintf("body larger than %d bytes", s.cfg.MaxBody)})
+		httpx.Linger(c.Writer, c.Request, lingerMax, lingerTime)
 		return
 	}
 	if p.WebhookSecretSealed == "" {
@@ -193,6 +195,13 @@ func signatureVerdict(err error) verdict {
 	return verdict{status: http.StatusUnauthorized, verdict: VerdictRejected, code: code, reason: reason}
 }
 
+// After a 413, the rest of a body is read and dropped, up to lingerMax bytes or for
+// lingerTime, so that the sender reads the answer (httpx.Linger).
+const (
+	lingerMax  = 64 << 20
+	lingerTime = 2 * time.Second
+)
+
 // readDelivery reads the body of d's request within the size and time limits; when it
 // cannot, it answers and reports false.
 func (s *Service) readDelivery(c *gin.Context, d *Delivery) ([]byte, bool) {
@@ -203,6 +212,7 @@ func (s *Service) readDelivery(c *gin.Context, d *Delivery) ([]byte, bool) {
 	case errors.Is(err, errTooLarge):
 		s.respond(c, d, verdict{status: http.StatusRequestEntityTooLarge, verdict: VerdictRejected, code: RejectTooLarge,
 			reason: fmt.Sprintf("body larger than %d bytes", s.cfg.MaxBody)})
+		httpx.Linger(c.Writer, c.Request, lingerMax, lingerTime)
 	case httpx.BodyTimedOut(err):
 		s.respond(c, d, verdict{status: http.StatusRequestTimeout, verdict: VerdictRejected, code: RejectBodyTimeout,
 			reason: fmt.Sprintf("body not received within %s", s.cfg.BodyTimeout)})

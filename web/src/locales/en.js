@@ -42,7 +42,7 @@ export default {
     empty: 'No projects yet — create one, or use `fabu apply`.', created: 'Project {name} created',
     sourceDirHint: 'Directory inside the repository to build (empty: the root)',
     branchHint: 'Default branch to deploy', noServers: 'Add a server first (Servers page).',
-    gitUrlHint: 'A token in the URL (https://user:token@host/…) is stored sealed, apart from the URL, and never shown again.',
+    gitUrlHint: "A token in the URL (https://user:token{'@'}host/…) is stored sealed, apart from the URL, and never shown again.",
     credentialsStored: 'credentials stored',
   },
   servers: {

@@ -42,7 +42,7 @@ export default {
     empty: '还没有项目——新建一个，或使用 `fabu apply`。', created: '项目 {name} 已创建',
     sourceDirHint: '仓库内要构建的目录（留空：根目录）',
     branchHint: '默认部署的分支', noServers: '请先添加服务器（服务器页面）。',
-    gitUrlHint: '地址中的令牌（https://用户:令牌@主机/…）与地址分开加密保存，保存后不再显示。',
+    gitUrlHint: "地址中的令牌（https://用户:令牌{'@'}主机/…）与地址分开加密保存，保存后不再显示。",
     credentialsStored: '已保存凭据',
   },
   servers: {
