@@ -39,6 +39,7 @@ func TestComposeFile(t *testing.T) {
 			Image       string            `yaml:"image"`
 			Command     []string          `yaml:"command"`
 			Environment map[string]string `yaml:"environment"`
+			SecurityOpt []string          `yaml:"security_opt"`
 		} `yaml:"services"`
 	}
 	if err := yaml.Unmarshal(out, &doc); err != nil {
@@ -59,6 +60,15 @@ func TestComposeFile(t *testing.T) {
 	}
 	if doc.Services["kafka"].Environment["KAFKA_PROCESS_ROLES"] != "broker,controller" {
 		t.Errorf("kafka is not a KRaft broker+controller")
+	}
+	// The builder's sandbox (bubblewrap) needs the package in the image and namespaces that
+	// Docker's default seccomp profile forbids.
+	if opts := strings.Join(doc.Services["builder"].SecurityOpt, " "); !strings.Contains(opts, "seccomp=unconfined") {
+		t.Errorf("builder security_opt %q: bubblewrap cannot create its namespaces under Docker's default seccomp profile", opts)
+	}
+	dockerfile, err := os.ReadFile(filepath.Join(filepath.Dir(path), "Dockerfile"))
+	if err != nil || !strings.Contains(string(dockerfile), "bubblewrap") {
+		t.Errorf("the image does not install bubblewrap, so its builder refuses every build (%v)", err)
 	}
 	for _, s := range []string{"postgres", "redis", "migrate"} {
 		if _, ok := doc.Services[s]; !ok {
